@@ -1,0 +1,56 @@
+"""The course directory layout, in one place (like nbgrader's CourseDirectory).
+
+The repository root is an nbgrader course directory. Every path the package uses is built
+here, so that no module joins course paths by hand.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ASSIGNMENT = "notebook10"
+NOTEBOOK = "notebook10.ipynb"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Course:
+    """Paths of one nbgrader course directory (by default, this repository)."""
+
+    root: Path = REPO_ROOT
+
+    def source(self, assignment: str = ASSIGNMENT) -> Path:
+        return self.root / "source" / assignment
+
+    def release(self, assignment: str = ASSIGNMENT) -> Path:
+        return self.root / "release" / assignment
+
+    def solutions(self, assignment: str = ASSIGNMENT) -> Path:
+        return self.root / "solutions" / assignment
+
+    def submitted(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
+        return self.root / "submitted" / student / assignment
+
+    def autograded(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
+        return self.root / "autograded" / student / assignment
+
+    def feedback(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
+        return self.root / "feedback" / student / assignment
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "nbgrader_config.py"
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the synthetic PneumoniaMNIST stand-in lives (git-ignored, made by setup)."""
+        return Path(os.environ.get("MEDMNIST_STANDIN") or self.root / ".data" / "medmnist")
+
+
+COURSE = Course()

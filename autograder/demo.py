@@ -1,0 +1,68 @@
+"""`make demo`: generate the student release, validate the solution, and show the release
+stopping at its blanks. Prints a short summary."""
+
+from __future__ import annotations
+
+import time
+
+import nbformat
+from nbclient import NotebookClient
+
+from autograder import assignment
+from autograder.course import COURSE, NOTEBOOK, Course
+
+
+def run_release_cells(course: Course = COURSE) -> list[tuple[str, str]]:
+    """Run each exercise cell of the release, as a student who has filled every earlier blank.
+
+    One kernel goes through the notebook in order. Each solution cell is run twice: first as
+    released (its outcome is recorded: the error at its first blank), then as in the source, so
+    that the next exercise starts from correct earlier work. Returns (grade_id, outcome) pairs.
+    """
+    release = nbformat.read(course.release() / NOTEBOOK, as_version=4)
+    source = {c.metadata.get("nbgrader", {}).get("grade_id"): c
+              for c in nbformat.read(course.source() / NOTEBOOK, as_version=4).cells}
+    client = NotebookClient(release, kernel_name="python3", allow_errors=True, timeout=120,
+                            resources={"metadata": {"path": str(course.release())}})
+    client.km = client.create_kernel_manager()
+    rows = []
+    with client.setup_kernel(env=assignment.tool_env(course)):
+        for index, cell in enumerate(release.cells):
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or meta.get("grade"):
+                continue
+            client.execute_cell(cell, index)
+            if not meta.get("solution"):
+                continue
+            errors = [o for o in cell.outputs if o.output_type == "error"]
+            rows.append((meta["grade_id"], f"{errors[0].ename}: {errors[0].evalue}" if errors else
+                         "ran: a definition only; its blanks stop the first cell that uses it"))
+            filled = nbformat.from_dict(source[meta["grade_id"]])
+            client.execute_cell(filled, index)
+    return rows
+
+
+def main(course: Course = COURSE) -> int:
+    started = time.perf_counter()
+    print("1. Generating the student version with `nbgrader generate_assignment notebook10` ...")
+    release = assignment.generate_release(course)
+    sites = assignment.blank_sites(course.source() / NOTEBOOK)
+    n_blanks = sum(len(s.answers) for s in sites)
+    print(f"   {release.relative_to(course.root)}: {n_blanks} blanks at {len(sites)} sites")
+
+    print("2. Validating the solution notebook with `nbgrader validate` ...")
+    solution_check = assignment.validate(course.source() / NOTEBOOK, course)
+    print(f"   source/notebook10: {'passes every test cell' if solution_check.ok else 'FAILED'}")
+
+    print("3. Validating the blank student release (it must fail) ...")
+    release_check = assignment.validate(release, course)
+    print(f"   release/notebook10: {'passes (unexpected!)' if release_check.ok else 'fails, as a blank release should'}")
+    print("   Running it cell by cell, each exercise cell stops at its first blank:")
+    for grade_id, outcome in run_release_cells(course):
+        print(f"     {grade_id:<22} {outcome}")
+
+    ok = solution_check.ok and not release_check.ok
+    print(f"\nDemo {'finished' if ok else 'FAILED'} in {time.perf_counter() - started:.0f} s.")
+    if not solution_check.ok:
+        print(solution_check.output[-3000:])
+    return 0 if ok else 1

@@ -1,0 +1,57 @@
+"""nbgrader configuration for this course directory (the repository root).
+
+Run nbgrader from this folder, e.g. `nbgrader generate_assignment notebook10`.
+"""
+
+import os
+
+from nbgrader.preprocessors import (
+    CheckCellMetadata,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ClearOutput,
+    ComputeChecksums,
+    Execute,
+    IncludeHeaderFooter,
+    InstantiateTests,
+    LockCells,
+    SaveCells,
+)
+
+from autograder.inlineblanks import InlineBlanks
+from autograder.stripblankmarkers import StripBlankMarkers
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "ai-medical-imaging"
+
+# Student version: nbgrader's own pipeline, with InlineBlanks in place of ClearSolutions, so
+# that lines marked `# STUDENT SEES: ...` become the seed's scaffold with `___` blanks.
+c.GenerateAssignment.preprocessors = [
+    IncludeHeaderFooter,
+    InstantiateTests,
+    LockCells,
+    InlineBlanks,
+    ClearOutput,
+    CheckCellMetadata,
+    ComputeChecksums,
+    SaveCells,
+    ClearHiddenTests,
+    ClearMarkScheme,
+    ComputeChecksums,
+    CheckCellMetadata,
+]
+
+# Solutions handed out after the deadline: executed, without the blank markers.
+c.GenerateSolution.preprocessors = [
+    IncludeHeaderFooter,
+    LockCells,
+    ClearOutput,
+    ClearMarkScheme,
+    StripBlankMarkers,
+    Execute,
+]
+
+# Executed solutions go to solutions/<assignment>/ (nbgrader's default folder is "solution").
+c.CourseDirectory.solution_directory = "solutions"

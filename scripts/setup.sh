@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Sets up everything `make demo` and `make test` need, and does nothing that is already done:
+#   - the virtual environment .venv with this package and its dependencies (pyproject.toml);
+#   - the offline stand-in for PneumoniaMNIST in .data/medmnist, and the hook that lets
+#     medmnist find it (see autograder/standin.py);
+#   - bubblewrap, the sandbox the graders run submissions in (Debian package, needs root or sudo).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+VENV=.venv
+STAMP="$VENV/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "setup: creating $VENV with $($PYTHON --version)"
+    "$PYTHON" -m venv "$VENV"
+fi
+if [ ! -e "$STAMP" ]; then
+    echo "setup: installing dependencies into $VENV (first run: a few minutes, about 6 GB)"
+    # (this machine's pip configuration warns about every missing local index folder: hide that)
+    pip_install() { "$VENV/bin/python" -m pip install --quiet "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
+    pip_install --upgrade pip
+    pip_install -e '.[test]'
+    rm -f "$VENV"/.installed-*
+    touch "$STAMP"
+fi
+
+"$VENV/bin/python" -m autograder.standin setup --quiet
+
+if ! command -v bwrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: installing bubblewrap (the submission sandbox)"
+        apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null; }
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo apt-get install -y -qq bubblewrap >/dev/null
+    else
+        echo "setup: bubblewrap (bwrap) is not installed and this user cannot install it." >&2
+        echo "       Ask an administrator to run: apt-get install bubblewrap" >&2
+    fi
+fi

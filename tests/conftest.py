@@ -1,0 +1,42 @@
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import standin
+from autograder.course import COURSE, NOTEBOOK, Course
+
+# Every kernel and nbgrader process the tests start finds the offline stand-in.
+os.environ.setdefault(standin.ENV, str(COURSE.data_dir))
+if not standin.is_current(Path(os.environ[standin.ENV])):
+    standin.write(Path(os.environ[standin.ENV]))
+
+
+@pytest.fixture(scope="session")
+def source_nb():
+    return nbformat.read(COURSE.source() / NOTEBOOK, as_version=4)
+
+
+@pytest.fixture(scope="session")
+def release_nb():
+    return nbformat.read(COURSE.release() / NOTEBOOK, as_version=4)
+
+
+def copy_course(dest: Path) -> Course:
+    """A fresh course directory holding only what an instructor writes: config and source/."""
+    shutil.copy2(COURSE.config_file, dest / "nbgrader_config.py")
+    shutil.copytree(COURSE.source(), Course(dest).source())
+    return Course(dest)
+
+
+@pytest.fixture(scope="session")
+def regenerated(tmp_path_factory):
+    """The course regenerated from source/ by nbgrader (read-only for the tests that use it)."""
+    from autograder import assignment
+
+    course = copy_course(tmp_path_factory.mktemp("course"))
+    assignment.generate_release(course)
+    assignment.generate_solutions(course)
+    return course
