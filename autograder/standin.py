@@ -194,6 +194,15 @@ def activate_from_env() -> None:
         print(f"warning: {exc}", file=sys.stderr)
 
 
+def configured_root() -> Path | None:
+    """The stand-in folder the grader should use: MEDMNIST_STANDIN if set (empty means the
+    real data set), else this course's .data/medmnist when a stand-in is there."""
+    if ENV in os.environ:
+        return Path(os.environ[ENV]).resolve() if os.environ[ENV] else None
+    default = Path(__file__).resolve().parent.parent / ".data" / "medmnist"
+    return default if is_current(default) else None
+
+
 def install_hook() -> Path:
     """Put the one-line .pth hook into this interpreter's site-packages."""
     target = Path(sysconfig.get_paths()["purelib"]) / PTH_NAME

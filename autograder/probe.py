@@ -1,0 +1,320 @@
+"""Probes: run next to student code (in the sandbox) and report what the student's objects do.
+
+A probe never judges. It builds the student's objects, loads parameters and inputs that both
+sides derive from a seed (``make_block_params``, ``make_resnet_params``, ``make_input``; the
+trusted side imports the same functions), runs them, and hands back arrays and plain facts.
+The graders recompute the expected values with reference code and compare.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+SAMPLE = 4096  # values kept of an output whose only purpose is a liveness check
+NORM_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Dropout, nn.Dropout2d)
+MAIN_PARTS = ("conv1", "bn1", "conv2", "bn2")
+
+# Captured now, before any student code runs, so that patching the module attributes later
+# does not change what the probes compute.
+_relu = torch.nn.functional.relu
+_no_grad = torch.no_grad
+_tensor_type = torch.Tensor
+_TB = getattr(torch._C, "TensorBase", None) or torch._C._TensorBase  # C type: its methods cannot be replaced
+_detach, _to, _reshape, _contiguous, _numpy, _size = _TB.detach, _TB.to, _TB.reshape, _TB.contiguous, _TB.numpy, _TB.size
+
+
+# ---- values both sides derive from a seed -------------------------------------------------
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed) % (2**63))
+
+
+def make_input(shape: list[int], seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=_generator(seed))
+
+
+def _conv_weight(gen: torch.Generator, shape: tuple[int, ...]) -> torch.Tensor:
+    fan_in = shape[1] * shape[2] * shape[3]
+    return torch.randn(*shape, generator=gen) * math.sqrt(2.0 / fan_in)
+
+
+def _bn(gen: torch.Generator, prefix: str, n: int) -> dict[str, torch.Tensor]:
+    return {f"{prefix}.weight": 0.5 + torch.rand(n, generator=gen),
+            f"{prefix}.bias": 0.2 * torch.randn(n, generator=gen),
+            f"{prefix}.running_mean": 0.2 * torch.randn(n, generator=gen),
+            f"{prefix}.running_var": 0.5 + torch.rand(n, generator=gen)}
+
+
+def needs_projection(cin: int, cout: int, stride: int) -> bool:
+    return stride != 1 or cin != cout
+
+
+def make_block_params(cin: int, cout: int, stride: int, seed: int, silence: str | None = None) -> dict[str, torch.Tensor]:
+    """Parameters of a correct block for (cin, cout, stride); `silence` zeroes a path's last BN."""
+    gen = _generator(seed)
+    params = {"conv1.weight": _conv_weight(gen, (cout, cin, 3, 3)), **_bn(gen, "bn1", cout),
+              "conv2.weight": _conv_weight(gen, (cout, cout, 3, 3)), **_bn(gen, "bn2", cout)}
+    if needs_projection(cin, cout, stride):
+        params["shortcut.conv.weight"] = _conv_weight(gen, (cout, cin, 1, 1))
+        params.update(_bn(gen, "shortcut.bn", cout))
+    target = {"main": "bn2", "shortcut": "shortcut.bn"}.get(silence or "")
+    if target and f"{target}.weight" in params:
+        params[f"{target}.weight"].zero_()
+        params[f"{target}.bias"].zero_()
+    return params
+
+
+def resnet18_shapes() -> dict[str, tuple[int, ...]]:
+    """State-dict shapes of torchvision's ResNet18 adapted to 1 channel and 2 classes."""
+    import torchvision
+
+    with torch.device("meta"):
+        model = torchvision.models.resnet18(weights=None, num_classes=2)
+        model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def make_resnet_params(seed: int) -> dict[str, torch.Tensor]:
+    gen = _generator(seed)
+    params = {}
+    for name, shape in resnet18_shapes().items():
+        if name.endswith("num_batches_tracked"):
+            params[name] = torch.tensor(0)
+        elif name.endswith("running_var") or (name.endswith(".weight") and len(shape) == 1):
+            params[name] = 0.5 + torch.rand(*shape, generator=gen)
+        elif len(shape) == 4:
+            params[name] = _conv_weight(gen, shape)
+        elif len(shape) == 2:
+            params[name] = torch.randn(*shape, generator=gen) / math.sqrt(shape[1])
+        else:
+            params[name] = 0.2 * torch.randn(*shape, generator=gen)
+    return params
+
+
+# ---- describing the student's objects -------------------------------------------------------
+
+def describe(module: Any) -> dict[str, Any]:
+    if isinstance(module, nn.Conv2d):
+        return {"type": "Conv2d", "in": module.in_channels, "out": module.out_channels,
+                "kernel": list(module.kernel_size), "stride": list(module.stride),
+                "padding": module.padding if isinstance(module.padding, str) else list(module.padding),
+                "bias": module.bias is not None}
+    if isinstance(module, nn.BatchNorm2d):
+        return {"type": "BatchNorm2d", "features": module.num_features}
+    if isinstance(module, nn.Linear):
+        return {"type": "Linear", "in": module.in_features, "out": module.out_features, "bias": module.bias is not None}
+    return {"type": type(module).__name__}
+
+
+def block_parts(block: nn.Module) -> tuple[dict[str, Any], list[nn.Module]]:
+    """The main-path modules by their scaffold names, and the other children (the shortcut)."""
+    main = {name: getattr(block, name, None) for name in MAIN_PARTS}
+    main_ids = {id(m) for m in main.values() if m is not None}
+    rest = [m for m in block.children() if id(m) not in main_ids and not isinstance(m, NORM_ACTIVATIONS)]
+    return main, rest
+
+
+def _leaves(modules: list[nn.Module]) -> list[nn.Module]:
+    return [m for top in modules for m in top.modules() if not list(m.children())]
+
+
+def _apply_shortcut(rest: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    for module in rest:
+        x = module(x)
+    return x
+
+
+def _copy_into(target: Any, value: torch.Tensor, name: str, report: list[dict]) -> None:
+    found = None if not isinstance(target, _tensor_type) else list(target.shape)
+    if found != list(value.shape):
+        report.append({"param": name, "expected": list(value.shape), "found": found})
+        return
+    target.data.copy_(value)
+
+
+def _load_bn(module: Any, params: dict, prefix: str, report: list[dict]) -> None:
+    for field in ("weight", "bias", "running_mean", "running_var"):
+        _copy_into(getattr(module, field, None), params[f"{prefix}.{field}"], f"{prefix}.{field}", report)
+
+
+def load_block(block: nn.Module, params: dict[str, torch.Tensor]) -> list[dict]:
+    """Copy the seeded parameters into the student's block, by role; return the mismatches."""
+    main, rest = block_parts(block)
+    report: list[dict] = []
+    with _no_grad():
+        for conv in ("conv1", "conv2"):
+            _copy_into(getattr(main[conv], "weight", None), params[f"{conv}.weight"], f"{conv}.weight", report)
+        for bn in ("bn1", "bn2"):
+            _load_bn(main[bn], params, bn, report)
+        leaves = _leaves(rest)
+        convs = [m for m in leaves if isinstance(m, nn.Conv2d)]
+        norms = [m for m in leaves if isinstance(m, nn.BatchNorm2d)]
+        if "shortcut.conv.weight" in params:
+            _copy_into(convs[0].weight if convs else None, params["shortcut.conv.weight"], "shortcut.conv.weight", report)
+            if norms:
+                _load_bn(norms[0], params, "shortcut.bn", report)
+            else:
+                report.append({"param": "shortcut.bn", "expected": [params["shortcut.bn.weight"].shape[0]], "found": None})
+    return report
+
+
+# ---- the probes -----------------------------------------------------------------------------
+
+class _Blobs:
+    def __init__(self) -> None:
+        self.items: list[bytes] = []
+
+    def array(self, tensor: Any, limit: int | None = None) -> dict[str, Any]:
+        t = _to(_detach(tensor), device="cpu", dtype=torch.float32)
+        shape = list(_size(t))
+        flat = _reshape(t, -1)
+        if limit is not None:
+            flat = flat[:limit]
+        data = _numpy(_contiguous(flat)).tobytes()
+        self.items.append(data)
+        return {"blob": len(self.items) - 1, "shape": shape, "count": len(data) // 4}
+
+
+def _shape(value: Any) -> list[int] | None:
+    return list(_size(value)) if isinstance(value, _tensor_type) else None
+
+
+def _construct(namespace: dict, spec: dict) -> nn.Module:
+    cls = namespace.get(spec.get("cls", "ResidualBlock"))
+    if cls is None:
+        raise NameError(f"{spec.get('cls', 'ResidualBlock')} is not defined")
+    return cls(*spec["args"])
+
+
+def probe_block_shapes(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
+    block = _construct(namespace, spec)
+    block.eval()
+    x1, x2 = make_input(spec["input"], spec["seed"]), make_input(spec["input"], spec["seed"] + 1)
+    with _no_grad():
+        y1, y1b, y2 = block(x1), block(x1), block(x2)
+    return {"shape": _shape(y1), "y1": blobs.array(y1, SAMPLE), "y1b": blobs.array(y1b, SAMPLE),
+            "y2": blobs.array(y2, SAMPLE)}
+
+
+def probe_block_numeric(namespace: dict, spec: dict, blobs: _Blobs, describe_error: Callable) -> dict:
+    cin, cout, stride = spec["args"]
+    block = _construct(namespace, spec)
+    main, rest = block_parts(block)
+    result: dict[str, Any] = {
+        "main": {k: (describe(m) if m is not None else None) for k, m in main.items()},
+        "shortcut": [describe(m) for m in _leaves(rest)],
+        "shortcut_params": sum(p.numel() for m in rest for p in m.parameters()),
+        "modes": {},
+    }
+    for mode in spec["modes"]:
+        params = make_block_params(cin, cout, stride, spec["seed"], spec.get("silence"))
+        result["load"] = load_block(block, params)
+        block.train(mode == "train")
+        x = make_input(spec["input"], spec["seed"] + (1 if mode == "train" else 2))
+        outs: dict[str, Any] = {}
+        with _no_grad():
+            for key, compute in (
+                ("M", lambda: main["bn2"](main["conv2"](_relu(main["bn1"](main["conv1"](x)))))),
+                ("S", lambda: _apply_shortcut(rest, x)),
+                ("Y", lambda: block(x)),
+            ):
+                try:
+                    outs[key] = blobs.array(compute())
+                except Exception as exc:  # the student's error, reported, not raised
+                    outs[key] = {"error": describe_error(exc)}
+        result["modes"][mode] = outs
+    return result
+
+
+def probe_resnet(namespace: dict, spec: dict, blobs: _Blobs, describe_error: Callable) -> dict:
+    name = spec["var"]
+    if name not in namespace:
+        raise NameError(f"{name} is not defined")
+    model = namespace[name]
+    result: dict[str, Any] = {
+        "conv1": describe(getattr(model, "conv1", None)), "fc": describe(getattr(model, "fc", None)),
+        "state": {k: list(v.shape) for k, v in model.state_dict().items()},
+        "vars": {v: _shape(namespace.get(v)) for v in spec.get("shapes_of", [])},
+    }
+    params = make_resnet_params(spec["seed"])
+    work = copy.deepcopy(model).to("cpu").eval()
+    x = make_input([4, 1, 28, 28], spec["seed"] + 1)
+    features = make_input([4, 512], spec["seed"] + 2)
+    report: list[dict] = []
+    with _no_grad():
+        for key, compute in (("conv1", lambda: (
+                _copy_into(getattr(work.conv1, "weight", None), params["conv1.weight"], "conv1.weight", report),
+                work.conv1(x))[-1]),
+            ("fc", lambda: (
+                _copy_into(getattr(work.fc, "weight", None), params["fc.weight"], "fc.weight", report),
+                _copy_into(getattr(work.fc, "bias", None), params["fc.bias"], "fc.bias", report),
+                work.fc(features))[-1])):
+            try:
+                result[key + "_out"] = blobs.array(compute())
+            except Exception as exc:
+                result[key + "_out"] = {"error": describe_error(exc)}
+        try:
+            work.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            work.fc = nn.Linear(512, 2)
+            state = work.state_dict()
+            for key, value in params.items():
+                _copy_into(state.get(key), value, key, report)
+            result["rest_out"] = blobs.array(work(x))
+        except Exception as exc:
+            result["rest_out"] = {"error": describe_error(exc)}
+    result["load"] = report
+    return result
+
+
+def probe_shapes(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
+    return {name: _shape(namespace.get(name)) for name in spec["vars"]}
+
+
+def _device_type(value: Any) -> str | None:
+    try:
+        return torch.device(value).type
+    except Exception:
+        return None
+
+
+def probe_device(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
+    device = namespace.get("device")
+    model = namespace.get("resnet_model")
+    tensors = list(model.parameters()) + list(model.buffers()) if isinstance(model, nn.Module) else []
+    return {
+        "device": {"type": _device_type(device), "repr": repr(device)[:80], "defined": "device" in namespace},
+        "model": sorted({t.device.type for t in tensors}) if tensors else None,
+        "images": namespace["images"].device.type if isinstance(namespace.get("images"), _tensor_type) else None,
+        "output": namespace["output"].device.type if isinstance(namespace.get("output"), _tensor_type) else None,
+    }
+
+
+def run_probes(probes: list[dict], namespace: dict, *, world: str, mode: str,
+               describe_error: Callable[[BaseException], dict]) -> tuple[list[dict], list[bytes]]:
+    """Run one graded item's probes; a probe that raises reports the student's error instead."""
+    blobs = _Blobs()
+    results = []
+    for spec in probes:
+        op = spec["op"]
+        try:
+            if op == "block_shapes":
+                out = probe_block_shapes(namespace, spec, blobs)
+            elif op == "block_numeric":
+                out = probe_block_numeric(namespace, spec, blobs, describe_error)
+            elif op == "resnet":
+                out = probe_resnet(namespace, spec, blobs, describe_error)
+            elif op == "shapes":
+                out = probe_shapes(namespace, spec, blobs)
+            elif op == "device":
+                out = probe_device(namespace, spec, blobs)
+            else:
+                out = {"error": {"type": "ProbeError", "message": f"unknown probe {op!r}"}}
+        except Exception as exc:
+            out = {"error": describe_error(exc)}
+        results.append({"id": spec["id"], "op": op, "world": world, "mode": mode, **out})
+    return results, blobs.items

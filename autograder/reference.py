@@ -1,0 +1,57 @@
+"""Reference computations (trusted side): what a correct submission produces for given values."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from autograder.probe import make_block_params, make_input, make_resnet_params, needs_projection
+
+
+def _bn(x: torch.Tensor, p: dict, prefix: str, train: bool) -> torch.Tensor:
+    return F.batch_norm(x, p[f"{prefix}.running_mean"].clone(), p[f"{prefix}.running_var"].clone(),
+                        p[f"{prefix}.weight"], p[f"{prefix}.bias"], training=train, momentum=0.1, eps=1e-5)
+
+
+def block_outputs(cin: int, cout: int, stride: int, seed: int, input_shape: list[int], mode: str,
+                  silence: str | None = None) -> dict[str, np.ndarray]:
+    """Main path M, shortcut S and block output Y = relu(M + S) of a correct block."""
+    p = make_block_params(cin, cout, stride, seed, silence)
+    train = mode == "train"
+    x = make_input(input_shape, seed + (1 if train else 2))
+    with torch.no_grad():
+        m = _bn(F.conv2d(F.relu(_bn(F.conv2d(x, p["conv1.weight"], stride=stride, padding=1), p, "bn1", train)),
+                         p["conv2.weight"], stride=1, padding=1), p, "bn2", train)
+        if needs_projection(cin, cout, stride):
+            s = _bn(F.conv2d(x, p["shortcut.conv.weight"], stride=stride), p, "shortcut.bn", train)
+        else:
+            s = x
+        y = F.relu(m + s)
+    return {"M": m.numpy(), "S": s.numpy(), "Y": y.numpy(), "x": x.numpy()}
+
+
+def block_output_shape(cin: int, cout: int, stride: int, input_shape: list[int]) -> list[int]:
+    b, _, h, w = input_shape
+    return [b, cout, (h - 1) // stride + 1, (w - 1) // stride + 1]
+
+
+def resnet_outputs(seed: int) -> dict[str, np.ndarray]:
+    """The adapted ResNet18's conv1 on x, fc on features, and the whole model on x."""
+    import torchvision
+
+    params = make_resnet_params(seed)
+    x = make_input([4, 1, 28, 28], seed + 1)
+    features = make_input([4, 512], seed + 2)
+    model = torchvision.models.resnet18(weights=None, num_classes=2)
+    model.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    model.load_state_dict(params)
+    model.eval()
+    with torch.no_grad():
+        return {"conv1_out": F.conv2d(x, params["conv1.weight"], stride=2, padding=3).numpy(),
+                "fc_out": F.linear(features, params["fc.weight"], params["fc.bias"]).numpy(),
+                "rest_out": model(x).numpy()}
+
+
+def close(a: np.ndarray | None, b: np.ndarray, rtol: float = 1e-4, atol: float = 1e-4) -> bool:
+    return a is not None and a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))

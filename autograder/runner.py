@@ -1,0 +1,262 @@
+"""The untrusted side: runs one submission's code inside the sandbox and reports plain data.
+
+This module (with ``probe.py`` and ``standin.py``) is copied into the sandbox as the package
+``nb10_sandbox``; nothing else of the grader is visible there. It
+
+1. reads the plan (JSON) from stdin: the submission's code cells, where each graded item is
+   probed, the probes' seeds, the per-cell time limit and a per-run secret nonce;
+2. imports torch and friends once, then forks: the *real world* (this machine as it is) and
+   a *counterfactual world* (CUDA reported available, with tensors sent to "cuda" landing on
+   PyTorch's data-less ``meta`` device; on a GPU machine, CUDA reported missing instead);
+3. in each world, runs the cells in order in an IPython shell (magics and ``!`` shell escapes
+   are answered with a note, not run), one cell's error never stopping the next, and at each
+   graded item's place runs that item's probes (``probe.py``);
+4. after every cell and every probe, writes a frame to its world's pipe (fd 3 or 4):
+   ``NB10 <nonce> <seq> <meta length> <blob lengths>\\n``, then ``repr()`` of a dict of plain
+   values and raw array bytes. Nothing is pickled. Work done before a crash or hang has already
+   been sent.
+
+Scores are never decided here. The trusted side recomputes everything it can; the nonce and
+the sequence numbers only make forged frames harder to inject.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import time
+
+MAX_PLAN_BYTES = 4 << 20
+CELL_OUTPUT_CAP = 20_000  # characters of stdout+stderr kept per cell
+NOTE_OFFLINE = "[grader] not run: grading is offline and every package the notebook needs is installed."
+
+
+class CellTimeout(BaseException):
+    """Raised in a cell that ran past its time limit."""
+
+
+class _CappedText:
+    """A stdout/stderr stand-in that keeps the first `cap` characters and counts the rest."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.parts, self.size, self.dropped = cap, [], 0, 0
+        self.encoding, self.errors = "utf-8", "replace"
+
+    def write(self, text: object) -> int:
+        text = str(text)
+        room = self.cap - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def text(self) -> str:
+        out = "".join(self.parts)
+        if self.dropped:
+            out += f"\n[grader] {self.dropped} more characters of output were dropped.\n"
+        return out
+
+
+def _install_audit_guard() -> None:
+    """Refuse the routes into the grader's own memory (best effort, cannot be removed)."""
+    blocked_prefixes = ("ctypes.", "gc.get_")
+    blocked = {"sys._current_frames", "sys.settrace", "sys.setprofile", "sys.monitoring.register_callback"}
+
+    def guard(event: str, args: tuple) -> None:
+        if event.startswith(blocked_prefixes) or event in blocked:
+            raise RuntimeError(f"[grader] {event} is not available while grading")
+        if event == "object.__setattr__" and len(args) > 1 and args[1] == "__code__":
+            raise RuntimeError("[grader] replacing a function's code is not available while grading")
+        if event == "open" and args and isinstance(args[0], str) and args[0].startswith("/proc/") \
+                and ("/mem" in args[0] or "/fd" in args[0]):
+            raise RuntimeError("[grader] reading process memory is not available while grading")
+
+    sys.addaudithook(guard)
+
+
+_CELL_FILE = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+
+
+def _error_info(exc: BaseException, cell_of_run: dict[int, int], cells: list[dict]) -> dict:
+    """Exception type, message, and the last line of the student's own code it passed through."""
+    info = {"type": type(exc).__name__, "message": str(exc)[:500], "cell": None, "line": None, "code": None}
+    tb = exc.__traceback__
+    while tb is not None:
+        match = _CELL_FILE.fullmatch(tb.tb_frame.f_code.co_filename)
+        if match and int(match.group(1)) in cell_of_run:
+            index = cell_of_run[int(match.group(1))]
+            lines = cells[index]["source"].split("\n")
+            lineno = tb.tb_lineno
+            info.update(cell=index, line=lineno, code=lines[lineno - 1].strip() if 0 < lineno <= len(lines) else None)
+        tb = tb.tb_next
+    return info
+
+
+def _make_shell():
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.colors = "nocolor"
+    config.InteractiveShell.xmode = "Plain"
+    shell = InteractiveShell.instance(config=config)
+
+    def offline(*args: object, **kwargs: object) -> None:
+        print(NOTE_OFFLINE)
+
+    shell.system = shell.system_piped = offline  # `!cmd`
+    shell.getoutput = lambda *a, **k: (print(NOTE_OFFLINE), [])[1]  # `x = !cmd`
+    for name in ("pip", "conda", "mamba", "sx", "system", "sc"):
+        shell.register_magic_function(lambda line="": print(NOTE_OFFLINE), "line", name)
+    for name in ("bash", "sh", "script", "system", "capture_shell"):
+        shell.register_magic_function(lambda line="", cell="": print(NOTE_OFFLINE), "cell", name)
+    return shell
+
+
+def _enter_counterfactual(torch) -> str:
+    """Flip CUDA availability; where CUDA is faked, tensors sent there land on `meta`."""
+    if torch.cuda.is_available():
+        torch.cuda.is_available = lambda: False
+        return "cuda-hidden"
+    from torch.overrides import TorchFunctionMode
+
+    meta = torch.device("meta")
+
+    def swap(value):
+        if isinstance(value, torch.device) and value.type == "cuda":
+            return meta
+        if isinstance(value, str) and value.startswith("cuda"):
+            return "meta"
+        return value
+
+    class CudaToMeta(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = {k: swap(v) for k, v in (kwargs or {}).items()}
+            if func is torch.Tensor.cuda:
+                return args[0].to(meta)
+            return func(*[swap(a) for a in args], **kwargs)
+
+    torch.cuda.is_available = lambda: True
+    torch.cuda.device_count = lambda: 1
+    torch.cuda.current_device = lambda: 0
+    torch.cuda.get_device_name = lambda *a, **k: "simulated GPU (grader)"
+    CudaToMeta().__enter__()
+    return "cuda-simulated"
+
+
+def run_world(world: str, plan: dict, fd: int, probe) -> None:
+    nonce = plan["nonce"]
+    os_write = os.write
+    seq = [0]
+
+    def send(meta: dict, blobs: list[bytes] = ()) -> None:
+        body = repr(meta).encode()
+        header = f"NB10 {nonce} {seq[0]} {len(body)} {' '.join(str(len(b)) for b in blobs)}\n".encode()
+        seq[0] += 1
+        data = header + body + b"".join(blobs)
+        view = memoryview(data)
+        while view:
+            written = os_write(fd, view)
+            view = view[written:]
+
+    import torch
+
+    torch.set_num_threads(1)
+    mode = "real" if world == "real" else _enter_counterfactual(torch)
+    send({"kind": "world", "world": world, "mode": mode, "cuda": bool(torch.cuda.is_available())})
+
+    shell = _make_shell()
+    namespace = shell.user_ns
+    cells = plan["cells"]
+    cell_of_run: dict[int, int] = {}  # IPython's execution number -> cell index
+    time_limit = float(plan["cell_seconds"])
+
+    def on_alarm(signum, frame):
+        raise CellTimeout(f"the cell ran longer than {time_limit:.0f} s")
+
+    _install_audit_guard()
+    for index, cell in enumerate(cells):
+        if cell["kind"] == "probe":
+            if world in cell["worlds"]:
+                results, blobs = probe.run_probes(cell["probes"], namespace, world=world, mode=mode,
+                                                  describe_error=lambda e: _error_info(e, cell_of_run, cells))
+                send({"kind": "probe", "index": index, "item": cell["item"], "results": results}, blobs)
+            continue
+        out = _CappedText(CELL_OUTPUT_CAP)
+        old = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = out
+        started = time.monotonic()
+        status, error = "ok", None
+        try:
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.setitimer(signal.ITIMER_REAL, time_limit)
+            cell_of_run[shell.execution_count] = index
+            result = shell.run_cell(cell["source"], store_history=False, silent=False)
+            exc = result.error_before_exec or result.error_in_exec
+            if exc is not None:
+                status = "timeout" if isinstance(exc, CellTimeout) else "error"
+                error = _error_info(exc, cell_of_run, cells)
+        except CellTimeout as exc:
+            status, error = "timeout", {"type": "CellTimeout", "message": str(exc), "cell": index, "line": None, "code": None}
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            sys.stdout, sys.stderr = old
+        shell.execution_count += 1
+        send({"kind": "cell", "index": index, "status": status, "error": error, "output": out.text(),
+              "seconds": round(time.monotonic() - started, 3)})
+    send({"kind": "done"})
+
+
+def main() -> None:
+    import json
+
+    plan = json.loads(sys.stdin.buffer.read(MAX_PLAN_BYTES))
+    sys.stdin.close()
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from . import probe, standin
+
+    if plan.get("standin"):
+        standin.activate(__import__("pathlib").Path(plan["standin"]))
+    import IPython.core.interactiveshell  # noqa: F401  (warm imports shared by both worlds)
+    import matplotlib
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+
+    matplotlib.use("Agg")
+    worlds, fds = plan["worlds"], plan["fds"]
+    child = None
+    if len(worlds) > 1:
+        child = os.fork()
+        if child == 0:
+            os.close(fds[0])
+            try:
+                run_world(worlds[1], plan, fds[1], probe)
+            finally:
+                sys.stdout.flush()
+                os._exit(0)
+        os.close(fds[1])
+    try:
+        run_world(worlds[0], plan, fds[0], probe)
+    finally:
+        if child:
+            try:
+                os.waitpid(child, 0)
+            except ChildProcessError:
+                pass
+        sys.stdout.flush()
+        os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
