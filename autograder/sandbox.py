@@ -66,6 +66,7 @@ class RawRun:
     seconds: float
     notes: list[str] = field(default_factory=list)
     killed: str | None = None  # why the sandbox was killed, if it was
+    nonce: str = ""
 
 
 @lru_cache(maxsize=1)
@@ -322,4 +323,4 @@ def run(plan: dict, limits: Limits = Limits(), *, slot: int | None = None, unsaf
         if n:
             notes.append(f"{n} bytes of raw {name} over the {limits.output_bytes} byte cap were dropped")
     return RawRun({w: bytes(s) for w, s in streams.items()}, bytes(outs["stdout"]), bytes(outs["stderr"]),
-                  returncode, time.monotonic() - started, notes, killed)
+                  returncode, time.monotonic() - started, notes, killed, plan["nonce"])

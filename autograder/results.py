@@ -1,0 +1,56 @@
+"""Writing results: Gradescope's results.json, and the text shown in a grade cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from autograder.engine import Result, TestResult
+from autograder.graders import ITEM_CELLS
+
+PASS, FAIL = "PASS", "FAIL"
+
+
+def gradescope(result: Result) -> dict:
+    """Gradescope's autograder results format (top-level score/execution_time, tests[])."""
+    data = {
+        "score": result.score,
+        "max_score": result.max_score,
+        "execution_time": round(result.execution_time, 3),
+        "visibility": "visible",
+        "output": summary_text(result),
+        "tests": [{"name": t.name, "score": round(t.score, 4), "max_score": round(t.max_score, 4),
+                   "output": t.output, "visibility": t.visibility} for t in result.tests],
+        "extra_data": {"seed": result.seed, "items": {k: {"score": s, "max_score": m}
+                                                      for k, (s, m) in result.item_scores().items()},
+                       "notes": result.notes, "needs_review": result.problem},
+    }
+    return data
+
+
+def write_gradescope(result: Result, path: Path) -> None:
+    path.write_text(json.dumps(gradescope(result), indent=2) + "\n")
+
+
+def summary_text(result: Result) -> str:
+    lines = [f"Score: {result.score:g} / {result.max_score:g} (seed {result.seed})"]
+    for item, (score, max_score) in result.item_scores().items():
+        lines.append(f"  {item:<24} {score:5.2f} / {max_score:g}")
+    if result.problem:
+        lines.append(f"Needs review: {result.problem}")
+    return "\n".join(lines)
+
+
+def cell_report(result: Result, item: str) -> tuple[str, float, float]:
+    """What a grade cell shows: one line per check, and the item's score."""
+    tests: list[TestResult] = [t for t in result.tests if t.item == item]
+    score, max_score = result.item_scores()[item]
+    lines = [f"{item}: {score:g} of {max_score:g} points"]
+    for t in tests:
+        lines.append(f"  [{PASS if t.score >= t.max_score else FAIL}] {t.name.split(': ', 1)[-1]}"
+                     + ("" if t.score >= t.max_score else f"\n      {t.output}"))
+    return "\n".join(lines) + "\n", score, max_score
+
+
+def item_of_cell(grade_id: str) -> str | None:
+    return next((k for k, c in ITEM_CELLS.items() if c == grade_id), None)

@@ -1,0 +1,74 @@
+"""One graded submission as the trusted side sees it: the plan, the evidence, what went wrong."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from autograder.evidence import World, parse
+from autograder.sandbox import RawRun
+
+
+@dataclass
+class Submission:
+    key: str
+    seed: int
+    plan: dict | None = None
+    worlds: dict[str, World] = field(default_factory=dict)
+    raw: RawRun | None = None
+    broken: str | None = None  # the notebook could not be graded at all, and why
+
+    @classmethod
+    def from_run(cls, key: str, plan: dict, raw: RawRun) -> "Submission":
+        worlds = {w: parse(raw.streams.get(w, b""), plan["nonce"], w) for w in plan["worlds"]}
+        return cls(key, plan["seed"], plan, worlds, raw)
+
+    def world(self, name: str) -> World | None:
+        if name == "sim":
+            name = "counterfactual"
+        return self.worlds.get(name)
+
+    @property
+    def tampered(self) -> str | None:
+        for world in self.worlds.values():
+            if world.problem and world.problem.startswith("tampered"):
+                return world.problem
+        return None
+
+    def cell_label(self, index: int) -> str:
+        cell = self.plan["cells"][index]
+        return f"cell `{cell['grade_id']}`" if cell.get("grade_id") else f"code cell {cell['nb_index'] + 1}"
+
+    def plan_probes(self, item: str) -> list[dict]:
+        return [p for c in self.plan["cells"] if c["kind"] == "probe" and c["item"] == item for p in c["probes"]]
+
+    def probe_index(self, probe_id: str) -> int | None:
+        return next((i for i, c in enumerate(self.plan["cells"]) if c["kind"] == "probe"
+                     and any(p["id"] == probe_id for p in c["probes"])), None)
+
+    def first_failure_before(self, probe_id: str, world: str = "real") -> str | None:
+        """The first cell before this probe that stopped with an error, in words."""
+        run, index = self.world(world), self.probe_index(probe_id)
+        if run is None or index is None:
+            return None
+        for i in sorted(run.cells):
+            cell = run.cells[i]
+            if i < index and cell["status"] != "ok" and cell.get("error"):
+                err = cell["error"]
+                line = f" at line {err['line']}: `{err['code']}`" if err.get("code") else ""
+                return f"{self.cell_label(i)} stopped with {err['type']}{line}"
+        return None
+
+    def why_not_reached(self, probe_id: str, world: str = "real") -> str:
+        """Why a probe has no result: the run stopped before it, or earlier cells failed."""
+        run, index = self.world(world), self.probe_index(probe_id)
+        where = "this check"
+        if self.tampered:
+            return ("This check could not be made: the notebook wrote into the grader's evidence channel. "
+                    "Your instructor will review the submission.")
+        if run is not None and index is not None and not any(i >= index for i in run.cells):
+            last = max(run.cells, default=-1)
+            reason = self.raw.killed if self.raw and self.raw.killed else (
+                "the notebook's process ended early (os._exit, a crash, or a memory limit)")
+            return (f"The notebook stopped before {where} could run: {reason}"
+                    + (f"; the last cell that finished was {self.cell_label(last)}." if last >= 0 else "."))
+        return f"{where.capitalize()} could not run."
