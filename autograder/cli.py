@@ -4,15 +4,50 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from autograder import __version__
 
 EXAMPLES = """\
 examples:
+  autograder grade submitted/alice/notebook10/notebook10.ipynb -o results.json
   autograder release      # nbgrader generate_assignment notebook10 -> release/notebook10/
   autograder solutions    # nbgrader generate_solution (executed) -> solutions/notebook10/
   autograder demo         # what `make demo` runs
 """
+GRADE_EXAMPLES = """\
+examples:
+  autograder grade notebook10.ipynb                     # print the scores
+  autograder grade notebook10.ipynb -o results.json     # also write Gradescope's results.json
+  autograder grade notebook10.ipynb --seed 7            # regrade with another seed (recorded in the results)
+
+exit status: 0 when grading ran (whatever the score); 2 for a bad argument or a missing file;
+3 when the notebook could not be graded (no sandbox, or a grader error: the results say which).
+"""
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from autograder import engine, plan, results, sandbox
+
+    if not args.notebook.is_file():
+        print(f"autograder grade: {args.notebook} does not exist or is not a file.", file=sys.stderr)
+        return 2
+    if not args.unsafe:
+        try:
+            sandbox.check_available()
+        except sandbox.SandboxUnavailable as exc:
+            print(f"autograder grade: cannot grade: {exc}", file=sys.stderr)
+            return 3
+    seed = plan.DEFAULT_SEED if args.seed is None else args.seed
+    result = engine.grade({args.notebook.name: args.notebook.read_bytes()}, seed=seed, unsafe=args.unsafe)[args.notebook.name]
+    print(results.summary_text(result))
+    if args.output:
+        results.write_gradescope(result, args.output)
+        print(f"wrote {args.output}")
+    if result.internal_errors:
+        print("autograder grade: some checks hit a grader error (see results); grade those by hand.", file=sys.stderr)
+        return 3
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +55,13 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"autograder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    grade = sub.add_parser("grade", help="grade one notebook in the sandbox; Gradescope JSON with -o",
+                           epilog=GRADE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    grade.add_argument("notebook", type=Path, help="the submitted .ipynb")
+    grade.add_argument("-o", "--output", type=Path, help="write Gradescope's results.json here")
+    grade.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true", dest="unsafe",
+                       help="run the submission WITHOUT isolation (only on a machine you trust with it)")
     sub.add_parser("release", help="generate the student version with nbgrader",
                    epilog="example:\n  autograder release", formatter_class=argparse.RawDescriptionHelpFormatter)
     sub.add_parser("solutions", help="generate and execute the solutions with nbgrader",
@@ -32,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if args.command == "grade":
+            return _grade(args)
         if args.command == "release":
             from autograder.assignment import generate_release
 

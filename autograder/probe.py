@@ -272,7 +272,13 @@ def probe_resnet(namespace: dict, spec: dict, blobs: _Blobs, describe_error: Cal
 
 
 def probe_shapes(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
-    return {name: _shape(namespace.get(name)) for name in spec["vars"]}
+    """Shapes of the notebook's own tensors, with a sample of values (a constant is suspicious)."""
+    out = {}
+    for name in spec["vars"]:
+        value = namespace.get(name)
+        out[name] = {"shape": _shape(value), "sample": blobs.array(value, SAMPLE)} if isinstance(value, _tensor_type) \
+            else {"shape": None}
+    return out
 
 
 def _device_type(value: Any) -> str | None:

@@ -82,14 +82,17 @@ def test_residual_block_shapes_seed_cases(submission, case):
 @points(0.25)
 @pytest.mark.parametrize("name", list(SEED_VARS))
 def test_residual_block_shapes_seed_outputs(submission, name):
-    got = probe(submission, "shapes/vars").get(name)
-    want = SEED_VARS[name]
+    found = probe(submission, "shapes/vars").get(name, {})
+    got, want = found.get("shape"), SEED_VARS[name]
     if got is None:
         fail(f"{name} is not defined when the checks run: "
              + (submission.first_failure_before("shapes/vars") or "the cell that makes it did not run") + ".")
     if got != want:
         hint = " block_change_dim needs the stride that halves height and width." if name == "output_tensor_2" else ""
         fail(f"{name} has the shape {tuple(got)}, not {tuple(want)}.{hint}")
+    sample = np.asarray(found["sample"])
+    if not np.isfinite(sample).all() or float(sample.max()) == float(sample.min()):
+        fail(f"{name} holds a single repeated value: a block's output depends on its input.")
 
 
 @points(1 / 6)

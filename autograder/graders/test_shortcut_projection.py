@@ -54,6 +54,10 @@ def test_shortcut_projection_identity(submission, case):
     args, shape = IDENTITY_CASES[case]
     pid = f"identity/{case}"
     result = result_or_error(submission, probe(submission, pid), f"Building {_call(args)}")
+    missing = [k for k, v in result["main"].items() if v is None]
+    if missing:
+        fail(f"{_call(args)} has no {', '.join(missing)}: without its main path there is nothing for a shortcut "
+             "to go around.")
     if result["shortcut_params"]:
         layers = ", ".join(d["type"] for d in result["shortcut"]) or "layers"
         fail(f"{_call(args)}: with stride 1 and equal channels, x already has the shape of F(x), so the shortcut "

@@ -1,0 +1,43 @@
+"""Every case in tests/submissions/ scores as expected, item by item (the CLI door)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autograder import engine
+from autograder.sandbox import Limits
+from tests.submissions import build
+
+HERE = Path(__file__).parent / "submissions"
+EXPECTED = json.loads((HERE / "expected.json").read_text())
+# Shorter than the defaults so that the hanging cases do not make the suite crawl.
+TEST_LIMITS = Limits(cell_seconds=10, submission_seconds=60)
+
+
+@pytest.fixture(scope="session")
+def graded():
+    notebooks = {name: (HERE / name).read_bytes() for name in EXPECTED}
+    return engine.grade(notebooks, limits=TEST_LIMITS)
+
+
+def test_the_committed_cases_are_what_the_case_lists_build():
+    assert build.expected_json() == (HERE / "expected.json").read_text(), "run python -m tests.submissions.build"
+    for case in build.CASES:
+        assert build.path_of(case).read_text() == build.apply(case), f"{case.name} is stale"
+
+
+def test_there_are_enough_cases_of_each_kind():
+    groups = [name.split("/")[0] for name in EXPECTED]
+    assert groups.count("correct") >= 12 and groups.count("bugs") >= 15 and groups.count("hostile") >= 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_submission_scores_as_expected_item_by_item(graded, name):
+    result = graded[name]
+    assert not result.internal_errors, result.internal_errors
+    got = {item: score for item, (score, _) in result.item_scores().items()}
+    want = EXPECTED[name]["expect"]
+    messages = "\n".join(f"{t.name}: {t.output}" for t in result.tests if t.score < t.max_score)
+    assert got == pytest.approx(want, abs=1e-6), f"{EXPECTED[name]['why']}\n{messages}"
