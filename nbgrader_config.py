@@ -18,7 +18,11 @@ from nbgrader.preprocessors import (
     SaveCells,
 )
 
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import AssignLatePenalties, IgnorePattern, LimitOutput, SaveAutoGrades
+
 from autograder.inlineblanks import InlineBlanks
+from autograder.sandboxautograde import SandboxAutograde
 from autograder.stripblankmarkers import StripBlankMarkers
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -55,3 +59,16 @@ c.GenerateSolution.preprocessors = [
 
 # Executed solutions go to solutions/<assignment>/ (nbgrader's default folder is "solution").
 c.CourseDirectory.solution_directory = "solutions"
+
+# Autograde: the submission runs in our sandbox, not in a kernel next to the tests; the hidden
+# graders judge what it computed (autograder/graders). Test cells a student deleted come back.
+c.OverwriteCells.add_missing_cells = True
+c.Autograde.autograde_preprocessors = [
+    SandboxAutograde,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]

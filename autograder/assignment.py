@@ -97,3 +97,25 @@ def blank_sites(source_notebook: Path) -> list[BlankSite]:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
         sites += [BlankSite(grade_id, line, tuple(b.answer for b in bs)) for line, bs in by_line.items()]
     return sites
+
+
+def add_students(students: list[str], course: Course = COURSE) -> None:
+    for student in students:
+        _require(nbgrader("db", "student", "add", student, course=course), f"nbgrader db student add {student}")
+
+
+def autograde(course: Course = COURSE, assignment: str = ASSIGNMENT, *extra: str) -> Run:
+    """`nbgrader autograde` (with our SandboxAutograde step, see nbgrader_config.py)."""
+    return _require(nbgrader("autograde", assignment, *extra, course=course, timeout=3600), "nbgrader autograde")
+
+
+def gradebook_scores(course: Course = COURSE, assignment: str = ASSIGNMENT) -> dict[str, dict[str, float]]:
+    """Student -> grade cell id -> score, read from nbgrader's gradebook."""
+    from nbgrader.api import Gradebook
+
+    scores: dict[str, dict[str, float]] = {}
+    with Gradebook(f"sqlite:///{course.gradebook}") as gb:
+        for submission in gb.assignment_submissions(assignment):
+            for notebook in submission.notebooks:
+                scores[submission.student_id] = {g.name: float(g.score) for g in notebook.grades}
+    return scores

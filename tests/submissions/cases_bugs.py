@@ -2,10 +2,119 @@
 
 from tests.submissions.case import Case, Sub
 
+CONV1 = "kernel_size=3, stride=stride, padding=1, bias=False)"
+CONV2 = "self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)"
+SHORTCUT_CONV = "nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),"
+PROJECTION_IF = "if stride != 1 or in_channels != out_channels:"
+DEVICE = 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")'
+
 CASES = [
     Case("bugs", "bug_no_padding_score_partial",
          (Sub("residual_block", "kernel_size=3, stride=stride, padding=1, bias=False)",
               "kernel_size=3, stride=stride, padding=0, bias=False)"),),
          expect={"residual_block_shapes": 0.0, "shortcut_projection": 2.0},
          why="conv1 without padding: the main path shrinks, the addition fails, the shapes are all wrong"),
+
+    # --- the main path ---
+    Case("bugs", "bug_conv1_ignores_stride_score_partial",
+         (Sub("residual_block", CONV1, "kernel_size=3, stride=1, padding=1, bias=False)"),),
+         expect={"residual_block_shapes": 1.5, "shortcut_projection": 2.5},
+         why="conv1 always at stride 1: stride-2 blocks keep the full size on the main path and cannot add the "
+             "projected x (stride-1 blocks are right)"),
+    Case("bugs", "bug_conv2_uses_block_stride_score_partial",
+         (Sub("residual_block", CONV2, CONV2.replace("stride=1", "stride=stride")),),
+         expect={"residual_block_shapes": 1.5, "shortcut_projection": 2.5},
+         why="conv2 also applies the block's stride, so a stride-2 main path shrinks twice and cannot meet the shortcut"),
+    Case("bugs", "bug_bn1_on_in_channels_score_partial",
+         (Sub("residual_block", "self.bn1 = nn.BatchNorm2d(out_channels)", "self.bn1 = nn.BatchNorm2d(in_channels)"),),
+         expect={"residual_block_shapes": 1.5, "shortcut_projection": 2.5},
+         why="bn1 sized for in_channels: every block that changes the channel count raises in bn1"),
+    Case("bugs", "bug_conv2_from_in_channels_score_partial",
+         (Sub("residual_block", CONV2, CONV2.replace("nn.Conv2d(out_channels, out_channels", "nn.Conv2d(in_channels, out_channels")),),
+         expect={"residual_block_shapes": 1.5, "shortcut_projection": 2.5},
+         why="conv2 takes in_channels inputs: every block that changes the channel count raises in conv2"),
+
+    # --- the shortcut and how it meets the main path ---
+    Case("bugs", "bug_shortcut_conv_3x3_score_partial",
+         (Sub("residual_block", SHORTCUT_CONV, SHORTCUT_CONV.replace("kernel_size=1", "kernel_size=3")),),
+         expect={"residual_block_shapes": 1.5 + 1 / 6, "shortcut_projection": 1.5},
+         why="a 3x3 projection without padding: it is not the 1x1 projection, and its output is too small to add, "
+             "so every projecting block raises"),
+    Case("bugs", "bug_shortcut_conv_3x3_padded_score_partial",
+         (Sub("residual_block", SHORTCUT_CONV, SHORTCUT_CONV.replace("kernel_size=1", "kernel_size=3, padding=1")),),
+         expect={"shortcut_projection": 2.0},
+         why="a 3x3 projection with padding 1: the shapes work, but the shortcut is not the 1x1 projection"),
+    Case("bugs", "bug_no_residual_add_score_partial",
+         (Sub("residual_block", "        out += self.shortcut(x)\n", ""),),
+         expect={"shortcut_projection": 2.0},
+         why="the shortcut is built but never added: the block is a plain two-convolution stack"),
+    Case("bugs", "bug_relu_before_add_score_partial",
+         (Sub("residual_block", "out = self.bn2(self.conv2(out))", "out = F.relu(self.bn2(self.conv2(out)))"),
+          Sub("residual_block", "        out = F.relu(out)\n        return out", "        return out")),
+         expect={"shortcut_projection": 2.0},
+         why="the second ReLU applied to the main path before the addition instead of after it"),
+    Case("bugs", "bug_no_final_relu_score_partial",
+         (Sub("residual_block", "        out = F.relu(out)\n        return out", "        return out"),),
+         expect={"shortcut_projection": 2.0},
+         why="no ReLU after the addition: the block returns main(x) + shortcut(x)"),
+    Case("bugs", "bug_projection_only_when_stride_changes_score_partial",
+         (Sub("residual_block", PROJECTION_IF, "if stride != 1:"),),
+         expect={"residual_block_shapes": 2 + 2 / 3, "shortcut_projection": 2 + 2 / 3},
+         why="a projection only when the stride changes: blocks that change only the channels add x of the wrong "
+             "channel count and raise"),
+    Case("bugs", "bug_projection_only_when_channels_change_score_partial",
+         (Sub("residual_block", PROJECTION_IF, "if in_channels != out_channels:"),),
+         expect={"residual_block_shapes": 2 + 2 / 3, "shortcut_projection": 2 + 2 / 3},
+         why="a projection only when the channels change: stride-2 blocks with equal channels add a full-size x "
+             "and raise"),
+    Case("bugs", "bug_projection_without_batchnorm_score_partial",
+         (Sub("residual_block", SHORTCUT_CONV + "\n                nn.BatchNorm2d(out_channels)\n",
+              SHORTCUT_CONV + "\n"),),
+         expect={"shortcut_projection": 2.0},
+         why="the projection is a bare 1x1 convolution with no BatchNorm after it"),
+    Case("bugs", "bug_shortcut_conv_stride_1_score_partial",
+         (Sub("residual_block", SHORTCUT_CONV, SHORTCUT_CONV.replace("stride=stride", "stride=1")),),
+         expect={"residual_block_shapes": 2.0, "shortcut_projection": 1.5 + 1 / 3},
+         why="the projection convolution always at stride 1: stride-2 blocks add a full-size x and raise"),
+
+    # --- ResNet18 ---
+    Case("bugs", "bug_fc_one_output_score_partial",
+         (Sub("resnet18_adaptation", "nn.Linear(num_ftrs, 2)", "nn.Linear(num_ftrs, 1)"),),
+         expect={"resnet18_adaptation": 1.0},
+         why="fc with a single output for a 2-class problem: fc and the output shape are wrong"),
+    Case("bugs", "bug_conv1_three_channels_score_partial",
+         (Sub("resnet18_adaptation", "nn.Conv2d(1, 64, kernel_size=7", "nn.Conv2d(3, 64, kernel_size=7"),),
+         expect={"resnet18_adaptation": 1.0, "device_placement": 1.5},
+         why="conv1 replaced by another 3-channel convolution: the 1-channel batch cannot go through, so there is no "
+             "output (its shape and its device cannot be right)"),
+    Case("bugs", "bug_fc_not_replaced_score_partial",
+         (Sub("resnet18_adaptation", "num_ftrs = resnet_model.fc.in_features\nresnet_model.fc = nn.Linear(num_ftrs, 2)\n",
+              ""),),
+         expect={"resnet18_adaptation": 1.0},
+         why="fc left as ImageNet's 1000-class layer: fc and the output shape are wrong"),
+
+    # --- the device ---
+    Case("bugs", "bug_batch_not_moved_to_device_score_partial",
+         (Sub("resnet18_adaptation", "images = images.to(device)\n", ""),),
+         expect={"device_placement": 1.5},
+         why="the batch stays on the CPU: with a GPU it is not on the device and the model cannot take it"),
+    Case("bugs", "bug_model_not_moved_to_device_score_partial",
+         (Sub("resnet18_adaptation", "resnet_model.to(device)\n", ""),),
+         expect={"device_placement": 1.5},
+         why="the model stays on the CPU: with a GPU it is not on the device and cannot take the batch"),
+    Case("bugs", "bug_model_moved_before_layers_replaced_score_partial",
+         (Sub("resnet18_adaptation", "resnet_model.to(device)\n", ""),
+          Sub("resnet18_adaptation", "resnet_model = torchvision.models.resnet18(weights=None)\n",
+              "resnet_model = torchvision.models.resnet18(weights=None)\nresnet_model.to(device)\n")),
+         expect={"device_placement": 1.5},
+         why="the model is moved before conv1 and fc are replaced, so with a GPU the new layers stay on the CPU"),
+    Case("bugs", "bug_device_hardcoded_cpu_score_partial",
+         (Sub("setup", DEVICE, 'device = torch.device("cpu")'),),
+         expect={"device_placement": 1.75},
+         why="device hard-coded to the CPU: wrong only where there is a GPU"),
+    Case("bugs", "bug_device_hardcoded_cuda_score_partial",
+         (Sub("setup", DEVICE, 'device = torch.device("cuda")'),),
+         expect={"residual_block_shapes": 2.5, "resnet18_adaptation": 1.5, "device_placement": 1.0},
+         why="device hard-coded to the GPU: on this GPU-less machine every .to(device) raises, so the demo "
+             "outputs, the batch and the model's output are never made"),
 ]

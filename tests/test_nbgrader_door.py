@@ -1,0 +1,81 @@
+"""The nbgrader front door: real nbgrader, real gradebook; same scores as `autograder grade`."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autograder import assignment, engine
+from autograder.course import NOTEBOOK
+from autograder.graders import ITEM_CELLS
+from tests.conftest import copy_course
+from tests.test_submissions import TEST_LIMITS
+
+CASES = Path(__file__).parent / "submissions"
+STUDENTS = {
+    "ada": "correct/correct_solution_as_released_success_score_full.ipynb",
+    "ben": "bugs/bug_no_padding_score_partial.ipynb",
+    "cy": "hostile/hostile_zeros_of_the_right_shape_score_zero_for_blocks.ipynb",
+}
+EXPECTED = json.loads((CASES / "expected.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def autograded_course(tmp_path_factory):
+    course = copy_course(tmp_path_factory.mktemp("course"))
+    config = course.config_file.read_text() + (
+        f"\nc.SandboxAutograde.cell_seconds = {TEST_LIMITS.cell_seconds}"
+        f"\nc.SandboxAutograde.submission_seconds = {TEST_LIMITS.submission_seconds}\n")
+    course.config_file.write_text(config)
+    assignment.generate_release(course)
+    assignment.add_students(list(STUDENTS), course)
+    for student, case in STUDENTS.items():
+        target = course.submitted(student)
+        target.mkdir(parents=True)
+        shutil.copy(CASES / case, target / NOTEBOOK)
+    assignment.autograde(course)
+    return course
+
+
+@pytest.mark.slow
+def test_nbgrader_autograde_stores_the_expected_item_scores_in_the_gradebook(autograded_course):
+    scores = assignment.gradebook_scores(autograded_course)
+    for student, case in STUDENTS.items():
+        got = {item: scores[student][cell] for item, cell in ITEM_CELLS.items()}
+        assert got == pytest.approx(EXPECTED[case]["expect"], abs=1e-6), student
+
+
+@pytest.mark.slow
+def test_both_front_doors_give_the_same_scores(autograded_course):
+    scores = assignment.gradebook_scores(autograded_course)
+    cli = engine.grade({s: (CASES / c).read_bytes() for s, c in STUDENTS.items()}, limits=TEST_LIMITS)
+    for student in STUDENTS:
+        door_one = {cell: scores[student][cell] for cell in ITEM_CELLS.values()}
+        door_two = {ITEM_CELLS[item]: score for item, (score, _) in cli[student].item_scores().items()}
+        assert door_one == pytest.approx(door_two, abs=1e-6), student
+
+
+@pytest.mark.slow
+def test_the_autograded_notebook_shows_each_check_and_writes_results(autograded_course):
+    import nbformat
+
+    nb = nbformat.read(autograded_course.autograded("ben") / NOTEBOOK, as_version=4)
+    test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_residual_block_shapes")
+    text = "".join(o.get("text", "") for o in test_cell.outputs)
+    assert "residual_block_shapes: 0 of 3 points" in text
+    assert "padding=1" in text
+    results = json.loads((autograded_course.autograded("ben") / "notebook10.results.json").read_text())
+    assert results["score"] == pytest.approx(6.0)
+
+
+@pytest.mark.slow
+def test_feedback_and_export_work_as_usual_and_show_no_grader_code(autograded_course):
+    assignment._require(assignment.nbgrader("generate_feedback", "notebook10", course=autograded_course), "feedback")
+    page = (autograded_course.feedback("ben") / "notebook10.html").read_text()
+    assert "padding=1" in page
+    for secret in ("make_block_params", "HIDDEN_CASES", "def test_", "nb10_sandbox"):
+        assert secret not in page
+    assignment._require(assignment.nbgrader("export", course=autograded_course), "export")
+    csv = (autograded_course.root / "grades.csv").read_text()
+    assert "ben" in csv and ",6.0," in csv
