@@ -1,0 +1,113 @@
+"""The sandbox itself: what a submission can see, reach and leave behind."""
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from autograder import sandbox
+from autograder.evidence import parse
+from autograder.sandbox import Limits
+
+FAST = Limits(cell_seconds=8, submission_seconds=40)
+
+
+def run_cells(*sources, limits=FAST):
+    plan = {"cells": [{"kind": "code", "source": s, "grade_id": None, "nb_index": i} for i, s in enumerate(sources)],
+            "worlds": ["real"], "cell_seconds": limits.cell_seconds, "seed": 1}
+    raw = sandbox.run(plan, limits)
+    world = parse(raw.streams["real"], raw.nonce, "real")
+    return raw, world
+
+
+def output(world, index):
+    return world.cells[index]["output"]
+
+
+def test_the_sandbox_is_available_here():
+    assert "bubblewrap" in sandbox.check_available()
+
+
+@pytest.mark.slow
+def test_a_submission_sees_no_course_files_gradebook_or_graders():
+    raw, world = run_cells(
+        "import os\n"
+        "for p in ['/work/main/gradebook.db', '/work/main/autograder/graders', '/work/main/source', '/work/main/submitted',"
+        " '/root', '/etc/passwd']:\n"
+        "    print(p, os.path.exists(p))\n"
+        "print(sorted(os.listdir('/grader/nb10_sandbox')))\n")
+    text = output(world, 0)
+    assert "gradebook.db False" in text and "graders False" in text and "source False" in text
+    assert "/etc/passwd False" in text
+    assert "['__init__.py', 'probe.py', 'runner.py', 'standin.py']" in text
+
+
+@pytest.mark.slow
+def test_a_submission_has_no_network():
+    raw, world = run_cells(
+        "import socket\n"
+        "try:\n    socket.create_connection(('1.1.1.1', 80), timeout=3); print('connected')\n"
+        "except OSError as e:\n    print('refused', e.errno)\n")
+    assert "refused" in output(world, 0) and "connected" not in output(world, 0)
+
+
+@pytest.mark.slow
+def test_a_daemon_started_with_setsid_is_gone_when_grading_ends():
+    marker = f"nb10-daemon-{os.getpid()}"
+    raw, world = run_cells(
+        "import subprocess\n"
+        f"subprocess.Popen(['setsid', 'sh', '-c', 'exec -a {marker} sleep 300'], start_new_session=True)\n"
+        "print('started')\n")
+    assert "started" in output(world, 0)
+    time.sleep(0.5)
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    assert marker not in ps
+
+
+@pytest.mark.slow
+def test_a_cell_past_its_time_limit_stops_and_the_next_cell_still_runs():
+    raw, world = run_cells("while True:\n    pass\n", "print('next cell ran')")
+    assert world.cells[0]["status"] == "timeout"
+    assert "next cell ran" in output(world, 1)
+
+
+@pytest.mark.slow
+def test_a_loop_that_swallows_the_timeout_is_killed_at_the_submission_limit_and_earlier_cells_are_kept():
+    limits = Limits(cell_seconds=2, submission_seconds=12)
+    started = time.monotonic()
+    raw, world = run_cells("print('before')",
+                           "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+                           "while True:\n    try:\n        pass\n    except BaseException:\n        pass\n",
+                           limits=limits)
+    assert time.monotonic() - started < 30
+    assert raw.killed and "limit" in raw.killed
+    assert "before" in output(world, 0)
+
+
+@pytest.mark.slow
+def test_a_print_flood_is_capped_and_does_not_stop_grading():
+    raw, world = run_cells("for _ in range(40):\n    print('x' * 1_000_000)\n",
+                           "import os\nfor _ in range(40):\n    os.write(1, b'y' * 1_000_000)\n",
+                           "print('after')")
+    assert len(output(world, 0)) < 30_000 and "characters of output were dropped" in output(world, 0)
+    assert len(raw.stdout) <= FAST.output_bytes
+    assert "after" in output(world, 2)
+
+
+@pytest.mark.slow
+def test_memory_and_fork_bombs_fail_inside_the_sandbox():
+    raw, world = run_cells(
+        "try:\n    blob = bytearray(20 * 1024**3)\n    print('allocated')\nexcept MemoryError:\n    print('memory refused')\n",
+        "import os\nn = 0\ntry:\n    while n < 2000:\n        if os.fork() == 0:\n            import time; time.sleep(20); os._exit(0)\n"
+        "        n += 1\nexcept OSError:\n    print('fork refused after', n)\n",
+        "print('still grading')")
+    assert "memory refused" in output(world, 0)
+    assert "fork refused" in output(world, 1)
+    assert "still grading" in output(world, 2)
+
+
+def test_without_bubblewrap_grading_refuses_with_a_message_that_says_what_to_do(monkeypatch):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap.*--unsafe-no-sandbox"):
+        sandbox._bwrap_command(Limits(), None, [])
