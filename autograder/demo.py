@@ -3,13 +3,15 @@ stopping at its blanks. Prints a short summary."""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import nbformat
 from nbclient import NotebookClient
 
 from autograder import assignment
-from autograder.course import COURSE, NOTEBOOK, Course
+from autograder.course import ASSIGNMENT, COURSE, NOTEBOOK, Course
+from autograder.graders import ITEM_CELLS
 
 
 def run_release_cells(course: Course = COURSE) -> list[tuple[str, str]]:
@@ -42,6 +44,35 @@ def run_release_cells(course: Course = COURSE) -> list[tuple[str, str]]:
     return rows
 
 
+# The bundled example class: real submissions from the test catalogue, one per kind of outcome.
+EXAMPLE_CLASS = {
+    "ada": "tests/submissions/correct/correct_solution_as_released_success_score_full.ipynb",
+    "ben": "tests/submissions/bugs/bug_no_padding_score_partial.ipynb",
+    "cy": "tests/submissions/hostile/hostile_zeros_of_the_right_shape_score_zero_for_blocks.ipynb",
+    "dee": "tests/submissions/correct/correct_identity_module_shortcut_success_score_full.ipynb",
+    "eve": "release/notebook10/notebook10.ipynb",
+}
+
+
+def grade_example_class(course: Course = COURSE) -> dict[str, dict[str, float]]:
+    """Copy the example class into submitted/, run `nbgrader autograde`, read the gradebook."""
+    assignment.add_students(list(EXAMPLE_CLASS), course)
+    for student, path in EXAMPLE_CLASS.items():
+        target = course.submitted(student)
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy(course.root / path, target / NOTEBOOK)
+    assignment.autograde(course, ASSIGNMENT, "--force")
+    return assignment.gradebook_scores(course)
+
+
+def print_score_table(scores: dict[str, dict[str, float]]) -> None:
+    items = list(ITEM_CELLS)
+    print("     " + f"{'student':<8}" + "".join(f"{i:>23}" for i in items) + f"{'total':>8}")
+    for student, cells in sorted(scores.items()):
+        row = [cells.get(ITEM_CELLS[i], 0.0) for i in items]
+        print("     " + f"{student:<8}" + "".join(f"{v:>23.2f}" for v in row) + f"{sum(row):>8.2f}")
+
+
 def main(course: Course = COURSE) -> int:
     started = time.perf_counter()
     print("1. Generating the student version with `nbgrader generate_assignment notebook10` ...")
@@ -60,6 +91,10 @@ def main(course: Course = COURSE) -> int:
     print("   Running it cell by cell, each exercise cell stops at its first blank:")
     for grade_id, outcome in run_release_cells(course):
         print(f"     {grade_id:<22} {outcome}")
+
+    print("4. Grading the example class with `nbgrader autograde notebook10` (sandboxed hidden graders) ...")
+    scores = grade_example_class(course)
+    print_score_table(scores)
 
     ok = solution_check.ok and not release_check.ok
     print(f"\nDemo {'finished' if ok else 'FAILED'} in {time.perf_counter() - started:.0f} s.")
