@@ -53,14 +53,14 @@ class ResidualBlock(_BasicBlock):
         super().__init__(in_channels, out_channels, stride, down)
 '''
 
-DEVICE_LINES = 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")\nprint(f"Using device: {device}")\n'
-NO_DEVICE = (Sub("setup", DEVICE_LINES, "# (no device: everything stays where it is made)\n"),
+DEVICE_LINES = 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")\nprint(f"Using device: {device}")'
+NO_DEVICE = (Sub("setup", DEVICE_LINES, "# (no device: everything stays where it is made)"),
              Sub("resnet18_adaptation", "resnet_model.to(device)\n", "\n"),
              Sub("resnet18_adaptation", "images = images.to(device)\n", "\n"))
 
 # --- monkeypatching what the checks might use -----------------------------------------------------
 
-SHAPE_LIAR = BLANK_BLOCK.split("class ResidualBlock")[0] + '''class ResidualBlock(nn.Module):
+SHAPE_LIAR = '''class ResidualBlock(nn.Module):
     """No layers: the output only claims the shape the checks want."""
     def __init__(self, in_channels, out_channels, stride=1):
         super().__init__()
@@ -261,8 +261,8 @@ patterns = [
     "/work/main/autograder/**/*.py", "/work/main/gradebook.db", "/work/main/source/**/*.ipynb",
     "/work/main/solutions/**/*.ipynb", "/work/main/submitted/**/*.ipynb", "/work/main/autograded/**/*.ipynb",
     "/work/main/feedback/**/*", "/work/main/nbgrader_config.py", "/work/main/tests/**/*.json",
-    "/work/**/gradebook.db", "/autograder/**/*", "/proc/1/root/work/main/gradebook.db",
-    "/proc/1/cwd/*", "/proc/1/root/work/main/source/**/*.ipynb", "/root/**/*.ipynb", "/home/*/**/*.ipynb",
+    "/autograder/**/*", "/proc/1/root/work/main/gradebook.db", "/proc/1/cwd/*", "/proc/2/cwd/*",
+    "/proc/1/root/work/main/source/**/*.ipynb", "/home/*/**/*.ipynb",
 ]
 finder = sys.modules.get("__editable___nb10_autograder_0_1_0_finder")
 for where in getattr(finder, "MAPPING", {}).values():  # where the editable install says the grader lives
