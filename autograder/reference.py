@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -17,9 +19,15 @@ def _bn(x: torch.Tensor, p: dict, prefix: str, train: bool) -> torch.Tensor:
 def block_outputs(cin: int, cout: int, stride: int, seed: int, input_shape: list[int], mode: str,
                   silence: str | None = None) -> dict[str, np.ndarray]:
     """Main path M, shortcut S and block output Y = relu(M + S) of a correct block."""
+    return _block_outputs(cin, cout, stride, seed, tuple(input_shape), mode, silence)
+
+
+@lru_cache(maxsize=512)  # a class shares the seed, so each value is computed once per run
+def _block_outputs(cin: int, cout: int, stride: int, seed: int, input_shape: tuple[int, ...], mode: str,
+                   silence: str | None) -> dict[str, np.ndarray]:
     p = make_block_params(cin, cout, stride, seed, silence)
     train = mode == "train"
-    x = make_input(input_shape, seed + (1 if train else 2))
+    x = make_input(list(input_shape), seed + (1 if train else 2))
     with torch.no_grad():
         m = _bn(F.conv2d(F.relu(_bn(F.conv2d(x, p["conv1.weight"], stride=stride, padding=1), p, "bn1", train)),
                          p["conv2.weight"], stride=1, padding=1), p, "bn2", train)
@@ -36,6 +44,7 @@ def block_output_shape(cin: int, cout: int, stride: int, input_shape: list[int])
     return [b, cout, (h - 1) // stride + 1, (w - 1) // stride + 1]
 
 
+@lru_cache(maxsize=8)
 def resnet_outputs(seed: int) -> dict[str, np.ndarray]:
     """The adapted ResNet18's conv1 on x, fc on features, and the whole model on x."""
     import torchvision
