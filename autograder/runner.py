@@ -109,7 +109,7 @@ def _make_shell():
     config.HistoryManager.enabled = False
     config.InteractiveShell.colors = "nocolor"
     config.InteractiveShell.xmode = "Plain"
-    shell = InteractiveShell.instance(config=config)
+    shell = InteractiveShell.instance(config=config)  # made once; a fork inherits a pristine one
 
     def offline(*args: object, **kwargs: object) -> None:
         print(NOTE_OFFLINE)
@@ -184,13 +184,19 @@ def run_world(world: str, plan: dict, fd: int, probe) -> None:
     def on_alarm(signum, frame):
         raise CellTimeout(f"the cell ran longer than {time_limit:.0f} s")
 
+    # A world needs the cells up to its last probe; the real world also runs the rest, whose
+    # outputs the student sees in the feedback.
+    last = max((i for i, c in enumerate(cells) if c["kind"] == "probe" and world in c["worlds"]), default=-1)
+    stop = len(cells) if world == "real" else last + 1
     _install_audit_guard()
-    for index, cell in enumerate(cells):
+    for index, cell in enumerate(cells[:stop]):
         if cell["kind"] == "probe":
             if world in cell["worlds"]:
+                probe_started = time.monotonic()
                 results, blobs = probe.run_probes(cell["probes"], namespace, world=world, mode=mode,
                                                   describe_error=lambda e: _error_info(e, cell_of_run, cells))
-                send({"kind": "probe", "index": index, "item": cell["item"], "results": results}, blobs)
+                send({"kind": "probe", "index": index, "item": cell["item"], "results": results,
+                      "seconds": round(time.monotonic() - probe_started, 3)}, blobs)
             continue
         out = _CappedText(CELL_OUTPUT_CAP)
         old = sys.stdout, sys.stderr
@@ -217,23 +223,39 @@ def run_world(world: str, plan: dict, fd: int, probe) -> None:
     send({"kind": "done"})
 
 
-def main() -> None:
-    import json
-
-    plan = json.loads(sys.stdin.buffer.read(MAX_PLAN_BYTES))
-    sys.stdin.close()
+def warm_up() -> None:
+    """Import (and exercise once) what every submission needs, so forks of this process start warm."""
     os.environ.setdefault("MPLBACKEND", "Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import medmnist  # noqa: F401  (pulls in scikit-learn and pandas)
+    import numpy  # noqa: F401
+    import torch
+    import torchvision
+
+    from . import probe, standin  # noqa: F401  (a warm fork may not find these files any more)
+
+    with torch.no_grad():
+        torchvision.models.resnet18(weights=None).eval()(torch.zeros(1, 3, 32, 32))
+    plt.close(plt.figure())
+    _make_shell()
+
+
+def prepare(plan: dict) -> None:
+    """Before forking: compute the plan's seed-derived values once (see probe.prepare)."""
+    from . import probe
+
+    probe.prepare(plan)
+
+
+def run_plan(plan: dict) -> None:
+    """Run a plan in this (already isolated) process: both worlds, one forked for the other."""
     from . import probe, standin
 
     if plan.get("standin"):
         standin.activate(__import__("pathlib").Path(plan["standin"]))
-    import IPython.core.interactiveshell  # noqa: F401  (warm imports shared by both worlds)
-    import matplotlib
-    import numpy  # noqa: F401
-    import torch  # noqa: F401
-    import torchvision  # noqa: F401
-
-    matplotlib.use("Agg")
     worlds, fds = plan["worlds"], plan["fds"]
     child = None
     if len(worlds) > 1:
@@ -256,6 +278,16 @@ def main() -> None:
                 pass
         sys.stdout.flush()
         os._exit(0)
+
+
+def main() -> None:
+    """Entry point inside a fresh bubblewrap sandbox: the plan arrives on stdin."""
+    import json
+
+    plan = json.loads(sys.stdin.buffer.read(MAX_PLAN_BYTES))
+    sys.stdin.close()
+    warm_up()
+    run_plan(plan)
 
 
 if __name__ == "__main__":

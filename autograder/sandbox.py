@@ -1,42 +1,55 @@
-"""Runs the untrusted side (``runner.py``) for one submission, isolated and resource-limited.
+"""Runs the untrusted side for one submission, isolated and resource-limited.
 
-Isolation comes from bubblewrap: new PID, network, IPC and UTS namespaces (no network at all),
-a root file system that shows only the system libraries, the Python installation, the
-virtual environment, the three sandbox-side modules (copied to a private folder) and the data
-file; a private /tmp and home on size-limited tmpfs. Nothing of the course directory, the
-graders, the gradebook or other submissions is mounted. When started as root, the submission
-runs under its own unprivileged uid with no capabilities, so the process limit holds.
+Two ways to start it, with the same isolation:
+
+* **cold**: a fresh bubblewrap sandbox per submission, which imports torch and friends anew
+  (seconds); works as root and, where user namespaces are allowed, as any user;
+* **warm** (`WarmPool`, root only): a zygote per worker has imported everything once, and forks
+  a child per submission that builds the same sandbox itself (``zygote.py``), in milliseconds.
+
+The sandbox: new PID, network, IPC, UTS and mount namespaces (no network at all); a root file
+system that shows only the system libraries, the Python installation, the virtual environment,
+the sandbox-side modules and the data file; private size-limited tmpfs /tmp, home and /dev/shm.
+Nothing of the course directory, the graders, the gradebook or other submissions is there. As
+root, each submission runs under its own unprivileged uid with no capabilities.
 
 Limits: address space, CPU time, processes, file size and open files by rlimit; memory and
-process count of the whole sandbox by cgroup where the machine allows it; wall time per cell
-(in the runner) and per submission (here: the sandbox is killed); output volume (here: the
-pipes are drained and what is over the cap is counted and dropped). When the run ends, the
-sandbox's PID namespace goes with it, and every process it started (daemons included) is killed.
+process count of the whole submission by cgroup where the machine allows making one; wall time
+per cell (in the runner) and per submission (here: the sandbox is killed); output volume (here:
+pipes are drained, what is over the cap is counted and dropped). When a run ends, its PID
+namespace goes, and with it every process the submission started, daemons included.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import resource
 import secrets
 import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from autograder import standin
+from autograder.zygote import SETUP_ERROR, SETUP_FAILED, send_request
 
 SANDBOX_HOME = "/home/student"
 BUNDLE_MOUNT = "/grader"
 BUNDLE_PACKAGE = "nb10_sandbox"
-BUNDLE_FILES = ("runner.py", "probe.py", "standin.py")
+BUNDLE_FILES = ("runner.py", "probe.py", "standin.py", "zygote.py")
 UNSAFE_FLAG = "--unsafe-no-sandbox"
+ENV = {"PATH": "/usr/bin:/bin", "HOME": SANDBOX_HOME, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+       "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
+       "PYTHONHASHSEED": "0", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/mpl", "CUDA_MODULE_LOADING": "LAZY"}
 
 
 class SandboxUnavailable(RuntimeError):
@@ -56,6 +69,11 @@ class Limits:
     output_bytes: int = 256 << 10  # raw stdout/stderr kept
     evidence_bytes: int = 64 << 20  # per world
 
+    def rlimits(self) -> dict[str, int]:
+        return {"RLIMIT_AS": self.address_space_bytes, "RLIMIT_CPU": self.cpu_seconds,
+                "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_bytes, "RLIMIT_NOFILE": 1024,
+                "RLIMIT_CORE": 0}
+
 
 @dataclass
 class RawRun:
@@ -67,6 +85,7 @@ class RawRun:
     notes: list[str] = field(default_factory=list)
     killed: str | None = None  # why the sandbox was killed, if it was
     nonce: str = ""
+    peak_memory: int | None = None  # bytes, from the memory cgroup where there is one
 
 
 @lru_cache(maxsize=1)
@@ -83,51 +102,71 @@ def bundle_dir() -> Path:
     return root
 
 
-def _system_binds() -> list[str]:
-    args = ["--ro-bind", "/usr", "/usr"]
-    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32"):
-        if os.path.islink(top):
-            args += ["--symlink", os.readlink(top), top]
-        elif os.path.isdir(top):
-            args += ["--ro-bind", top, top]
-    for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/alternatives", "/etc/fonts"):
-        if os.path.exists(path):
-            args += ["--ro-bind", path, path]
-    prefixes = {os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}
-    made: set[str] = set()
-    for prefix in sorted(prefixes):
-        if prefix.startswith("/usr"):
-            continue
-        # bwrap makes missing parent folders private (0700): make them traversable first
-        for parent in reversed(Path(prefix).parents[:-1]):
-            if str(parent) not in made:
-                made.add(str(parent))
-                args += ["--perms", "0755", "--dir", str(parent)]
-        args += ["--ro-bind", prefix, prefix]
-    return args
-
-
-def data_binds() -> tuple[list[str], str | None, list[str]]:
-    """Bind arguments for the PneumoniaMNIST file, the stand-in root to activate, and notes."""
+def _data_layout() -> tuple[list[list], str | None, list[str]]:
+    """Layout steps for the PneumoniaMNIST file, the stand-in root to activate, and notes."""
     root = standin.configured_root()
     target = f"{SANDBOX_HOME}/.medmnist"
+    steps: list[list] = [["dir", target, "0755"]]
     if root is not None:
         if not standin.is_current(root):
             raise SandboxUnavailable(
                 f"{standin.ENV}={root} holds no intact stand-in. Run `python -m autograder.standin setup`, "
                 f"or set {standin.ENV} empty to use the real data set from ~/.medmnist.")
-        return (["--dir", target, "--ro-bind", str(root / standin.FILENAME), f"{target}/{standin.FILENAME}",
-                 "--ro-bind", str(root / standin.SIDECAR), f"{target}/{standin.SIDECAR}"], target,
-                ["data: synthetic PneumoniaMNIST stand-in"])
+        steps += [["ro-bind", str(root / standin.FILENAME), f"{target}/{standin.FILENAME}"],
+                  ["ro-bind", str(root / standin.SIDECAR), f"{target}/{standin.SIDECAR}"]]
+        return steps, target, ["data: synthetic PneumoniaMNIST stand-in"]
     real = Path.home() / ".medmnist" / standin.FILENAME
     if real.exists():
-        return ["--dir", target, "--ro-bind", str(real), f"{target}/{standin.FILENAME}"], None, [f"data: {real}"]
-    return ["--dir", target], None, [
-        f"data: no {standin.FILENAME} is available to the sandbox (neither {standin.ENV} nor {real}); "
-        "cells that load PneumoniaMNIST will fail"]
+        return steps + [["ro-bind", str(real), f"{target}/{standin.FILENAME}"]], None, [f"data: {real}"]
+    return steps, None, [f"data: no {standin.FILENAME} is available to the sandbox (neither {standin.ENV} nor "
+                         f"{real}); cells that load PneumoniaMNIST will fail"]
 
 
-def _bwrap_command(limits: Limits, uid: int | None, extra_binds: list[str]) -> list[str]:
+def layout(limits: Limits, data_steps: list[list]) -> list[list]:
+    """The sandbox's file system, as steps both launchers carry out in order."""
+    steps: list[list] = [["ro-bind", "/usr", "/usr"]]
+    for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32"):
+        if os.path.islink(top):
+            steps.append(["symlink", os.readlink(top), top])
+        elif os.path.isdir(top):
+            steps.append(["ro-bind", top, top])
+    for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/alternatives", "/etc/fonts"):
+        if os.path.exists(path):
+            steps.append(["ro-bind", path, path])
+    made: set[str] = set()
+    for prefix in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}):
+        if prefix.startswith("/usr"):
+            continue
+        for parent in reversed(Path(prefix).parents[:-1]):  # traversable parents (bwrap makes them 0700)
+            if str(parent) not in made:
+                made.add(str(parent))
+                steps.append(["dir", str(parent), "0755"])
+        steps.append(["ro-bind", prefix, prefix])
+    steps += [["proc", "/proc"], ["dev", "/dev"], ["tmpfs", "/dev/shm", limits.tmp_bytes, "1777"],
+              ["tmpfs", "/tmp", limits.tmp_bytes, "1777"], ["tmpfs", SANDBOX_HOME, limits.tmp_bytes, "1777"],
+              ["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps]
+    return steps
+
+
+def _bwrap_args(steps: list[list]) -> list[str]:
+    args: list[str] = []
+    for op, *rest in steps:
+        if op == "ro-bind":
+            args += ["--ro-bind", rest[0], rest[1]]
+        elif op == "symlink":
+            args += ["--symlink", rest[0], rest[1]]
+        elif op == "dir":
+            args += ["--perms", rest[1], "--dir", rest[0]]
+        elif op == "tmpfs":
+            args += ["--perms", rest[2], "--size", str(rest[1]), "--tmpfs", rest[0]]
+        elif op == "proc":
+            args += ["--proc", rest[0]]
+        elif op == "dev":
+            args += ["--dev", rest[0]]
+    return args
+
+
+def _bwrap_command(limits: Limits, uid: int | None, data_steps: list[list]) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(
@@ -138,29 +177,20 @@ def _bwrap_command(limits: Limits, uid: int | None, extra_binds: list[str]) -> l
            "--die-with-parent", "--new-session"]
     if uid is None:
         cmd.append("--unshare-user")
-    cmd += _system_binds()
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm",
-            "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
-            "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", SANDBOX_HOME,
-            "--ro-bind", str(bundle_dir()), BUNDLE_MOUNT, *extra_binds, "--chdir", SANDBOX_HOME]
+    cmd += _bwrap_args(layout(limits, data_steps)) + ["--chdir", SANDBOX_HOME]
     if uid is not None:
         cmd += ["--", shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
     return cmd
 
 
-def _runner_argv() -> list[str]:
-    return [sys.executable, "-I", "-c",
-            f"import sys; sys.path.insert(0, {BUNDLE_MOUNT!r}); from {BUNDLE_PACKAGE}.runner import main; main()"]
-
-
-def _unsafe_runner_argv() -> list[str]:
-    return [sys.executable, "-I", "-c",
-            f"import sys; sys.path.insert(0, {str(bundle_dir())!r}); from {BUNDLE_PACKAGE}.runner import main; main()"]
+def _python_argv(bundle: str, call: str) -> list[str]:
+    return [sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {bundle!r}); from {BUNDLE_PACKAGE} import "
+                                        f"{call.split('.')[0]}; {call}"]
 
 
 class _Cgroup:
-    """A v1 memory + pids cgroup for one sandbox, where this machine lets us make one."""
+    """v1 memory + pids cgroups for one submission, where this machine lets us make them."""
 
     def __init__(self, name: str, limits: Limits) -> None:
         self.dirs: list[Path] = []
@@ -183,25 +213,44 @@ class _Cgroup:
                 except OSError:
                     continue
 
-    def join(self) -> None:  # in the child, before exec
-        for folder in self.dirs:
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    def join(self) -> None:  # in a child, before it execs
+        for procs in self.procs_files:
             try:
-                (folder / "cgroup.procs").write_text(str(os.getpid()))
+                Path(procs).write_text(str(os.getpid()))
             except OSError:
                 pass
 
+    def kill_all(self) -> None:
+        for folder in self.dirs:
+            try:
+                for pid in (folder / "cgroup.procs").read_text().split():
+                    os.kill(int(pid), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+
+    def peak_memory(self) -> int | None:
+        for folder in self.dirs:
+            if (folder / "memory.max_usage_in_bytes").exists():
+                return int((folder / "memory.max_usage_in_bytes").read_text())
+        return None
+
     @property
     def note(self) -> str:
-        return ("cgroup limits: " + ", ".join(d.parts[4] for d in self.dirs)
-                if self.dirs else "cgroup limits: not available here (rlimits only)")
+        return ("cgroup limits: " + ", ".join(d.parts[4] for d in self.dirs) if self.dirs
+                else "cgroup limits: not available here (rlimits only)")
 
     def remove(self) -> None:
         for folder in self.dirs:
-            for _ in range(50):
+            for _ in range(100):
                 try:
                     folder.rmdir()
                     break
                 except OSError:
+                    self.kill_all()
                     time.sleep(0.02)
 
 
@@ -221,106 +270,198 @@ def check_available() -> str:
         "unprivileged bubblewrap (user namespace)"
 
 
-def run(plan: dict, limits: Limits = Limits(), *, slot: int | None = None, unsafe: bool = False) -> RawRun:
+@dataclass
+class _Started:
+    kill: Callable[[], None]
+    wait: Callable[[float], int | None]
+
+
+class WarmPool:
+    """Zygotes (one per worker) that fork a freshly isolated child per submission. Root only."""
+
+    def __init__(self, workers: int) -> None:
+        if os.geteuid() != 0:
+            raise SandboxUnavailable("the warm sandbox needs root; use the cold (bubblewrap) path")
+        self._free: list[tuple[subprocess.Popen, socket.socket]] = []
+        self._lock = threading.Condition()
+        for _ in range(workers):
+            self._free.append(self._start_zygote())
+
+    @staticmethod
+    def _start_zygote() -> tuple[subprocess.Popen, socket.socket]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        env = dict(ENV, HOME=os.environ.get("HOME", "/root"))
+        proc = subprocess.Popen(_python_argv(str(bundle_dir()), f"zygote.serve({theirs.fileno()})"),
+                                pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        ready = ours.makefile("rb").readline()
+        if ready != b"READY\n":
+            proc.kill()
+            raise SandboxUnavailable("the warm sandbox (zygote) did not start")
+        return proc, ours
+
+    def acquire(self) -> tuple[subprocess.Popen, socket.socket]:
+        with self._lock:
+            while not self._free:
+                self._lock.wait()
+            proc, sock = self._free.pop()
+        if proc.poll() is not None:  # a zygote that died is replaced
+            sock.close()
+            proc, sock = self._start_zygote()
+        return proc, sock
+
+    def release(self, zygote: tuple[subprocess.Popen, socket.socket]) -> None:
+        with self._lock:
+            self._free.append(zygote)
+            self._lock.notify()
+
+    def close(self) -> None:
+        with self._lock:
+            for proc, sock in self._free:
+                sock.close()
+                proc.kill()
+                proc.wait()
+            self._free.clear()
+
+
+def run(plan: dict, limits: Limits = Limits(), *, slot: int | None = None, unsafe: bool = False,
+        pool: WarmPool | None = None) -> RawRun:
     """Run the runner on `plan`; return what came back. Never raises for the submission's sake."""
     notes: list[str] = []
-    binds, standin_root, data_notes = data_binds()
+    data_steps, standin_root, data_notes = _data_layout()
     notes += data_notes
     plan = dict(plan, standin=standin_root, nonce=plan.get("nonce") or secrets.token_hex(16))
     worlds = plan["worlds"]
-    pipes = [os.pipe() for _ in worlds]
-    plan["fds"] = [w for _, w in pipes]
-    uid = None
+    pipes = {name: os.pipe() for name in ["stdout", "stderr", *worlds]}
+    uid = 61000 + (slot if slot is not None else os.getpid() % 900)
+    cgroup = _Cgroup(f"nb10-{uid}-{secrets.token_hex(3)}", limits)
+    notes.append(cgroup.note)
+    world_w = [pipes[w][1] for w in worlds]
+    started = time.monotonic()
+    zygote = None
+    try:
+        if pool is not None and not unsafe:
+            zygote = pool.acquire()
+            launched = _launch_warm(zygote, plan, limits, uid, cgroup, data_steps, pipes, world_w)
+            notes.append("sandbox: warm (forked from a zygote)")
+        else:
+            launched = _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, notes)
+    finally:
+        for name in pipes:
+            os.close(pipes[name][1])
+    streams, outs, dropped, killed = _collect(pipes, worlds, limits, started)
+    launched.kill()  # whatever the submission left running goes, finished or not
+    cgroup.kill_all()
+    returncode = launched.wait(30)
+    if zygote is not None:
+        pool.release(zygote)
+    for name in pipes:
+        os.close(pipes[name][0])
+    peak = cgroup.peak_memory()
+    cgroup.remove()
+    if zygote is not None and returncode == SETUP_FAILED and SETUP_ERROR.encode() in outs["stderr"]:
+        raise SandboxUnavailable(outs["stderr"].decode(errors="replace").strip())
+    for name, n in dropped.items():
+        if n:
+            notes.append(f"{n} bytes of raw {name} over the {limits.output_bytes} byte cap were dropped")
+    return RawRun(streams, outs["stdout"], outs["stderr"], returncode, time.monotonic() - started, notes, killed,
+                  plan["nonce"], peak)
+
+
+def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, notes) -> _Started:
+    plan = dict(plan, fds=world_w)
     if unsafe:
         notes.append("WARNING: graded WITHOUT the sandbox (--unsafe-no-sandbox)")
-        cmd = _unsafe_runner_argv()
+        cmd = _python_argv(str(bundle_dir()), "runner.main()")
         if plan["standin"]:
             plan["standin"] = str(standin.configured_root())
     else:
         check_available()
-        uid = 61000 + (slot if slot is not None else os.getpid() % 900)
-        cmd = _bwrap_command(limits, uid if os.geteuid() == 0 else None, binds) + _runner_argv()
-    cgroup = _Cgroup(f"nb10-{uid or os.getpid()}-{secrets.token_hex(3)}", limits)
-    notes.append(cgroup.note)
+        cmd = _bwrap_command(limits, uid if os.geteuid() == 0 else None, data_steps) + \
+            _python_argv(BUNDLE_MOUNT, "runner.main()")
 
     def limit_child() -> None:
         cgroup.join()
-        for res, value in ((resource.RLIMIT_AS, limits.address_space_bytes),
-                           (resource.RLIMIT_CPU, limits.cpu_seconds),
-                           (resource.RLIMIT_NPROC, limits.processes),
-                           (resource.RLIMIT_FSIZE, limits.file_bytes),
-                           (resource.RLIMIT_NOFILE, 1024),
-                           (resource.RLIMIT_CORE, 0)):
-            resource.setrlimit(res, (value, value))
+        import resource
 
-    env = {"PATH": "/usr/bin:/bin", "HOME": SANDBOX_HOME, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-           "PYTHONHASHSEED": "0", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/mpl", "CUDA_MODULE_LOADING": "LAZY"}
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            pass_fds=plan["fds"], env=env, preexec_fn=limit_child, start_new_session=True)
-    for _, w in pipes:
-        os.close(w)
-    import json
+        for name, value in limits.rlimits().items():
+            resource.setrlimit(getattr(resource, name), (value, value))
 
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=pipes["stdout"][1], stderr=pipes["stderr"][1],
+                            pass_fds=world_w, env=ENV, preexec_fn=limit_child, start_new_session=True)
     try:
         proc.stdin.write(json.dumps(plan).encode())
         proc.stdin.close()
     except BrokenPipeError:
         pass
+
+    def kill() -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(timeout: float) -> int | None:
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    return _Started(kill, wait)
+
+
+def _launch_warm(zygote, plan, limits, uid, cgroup, data_steps, pipes, world_w) -> _Started:
+    _, sock = zygote
+    request = {"plan": plan, "layout": layout(limits, data_steps), "rlimits": limits.rlimits(), "uid": uid,
+               "cgroups": cgroup.procs_files, "env": ENV, "cwd": SANDBOX_HOME}
+    send_request(sock, request, [pipes["stdout"][1], pipes["stderr"][1], *world_w])
+    reader = sock.makefile("rb")
+    pid = json.loads(reader.readline())["pid"]
+    state: dict = {}
+
+    def kill() -> None:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def wait(timeout: float) -> int | None:
+        if "exit" not in state:
+            line = reader.readline()
+            state["exit"] = json.loads(line)["exit"] if line else None
+        return state["exit"]
+
+    return _Started(kill, wait)
+
+
+def _collect(pipes: dict, worlds: list[str], limits: Limits, started: float):
     streams = {w: bytearray() for w in worlds}
     outs = {"stdout": bytearray(), "stderr": bytearray()}
     dropped = {"stdout": 0, "stderr": 0}
     sel = selectors.DefaultSelector()
-    for world, (r, _) in zip(worlds, pipes):
-        sel.register(r, selectors.EVENT_READ, ("world", world))
-    sel.register(proc.stdout, selectors.EVENT_READ, ("out", "stdout"))
-    sel.register(proc.stderr, selectors.EVENT_READ, ("out", "stderr"))
+    for name, (r, _) in pipes.items():
+        sel.register(r, selectors.EVENT_READ, name)
     killed = None
     deadline = started + limits.submission_seconds
-    open_count = len(worlds) + 2
-    while open_count:
+    open_count = len(pipes)
+    while open_count and not killed:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             killed = f"the notebook ran past the {limits.submission_seconds:.0f} s limit for a whole submission"
             break
         for key, _ in sel.select(timeout=min(remaining, 1.0)):
-            fd = key.fd if isinstance(key.fileobj, int) else key.fileobj.fileno()
-            chunk = os.read(fd, 1 << 16)
-            kind, name = key.data
+            chunk = os.read(key.fd, 1 << 16)
+            name = key.data
             if not chunk:
-                sel.unregister(key.fileobj)
+                sel.unregister(key.fd)
                 open_count -= 1
-                continue
-            if kind == "world":
+            elif name in streams:
                 streams[name] += chunk
                 if len(streams[name]) > limits.evidence_bytes:
                     killed = "the notebook flooded the grader's evidence channel"
-            elif len(outs[name]) < limits.output_bytes:
-                outs[name] += chunk
             else:
-                dropped[name] += len(chunk)
-        if killed:
-            break
-    if killed or proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    try:
-        returncode = proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        returncode = None
-        notes.append("the sandbox did not exit after SIGKILL")
-    for key in list(sel.get_map().values()):
-        sel.unregister(key.fileobj)
-    for r, _ in pipes:
-        os.close(r)
-    proc.stdout.close()
-    proc.stderr.close()
-    cgroup.remove()
-    for name, n in dropped.items():
-        if n:
-            notes.append(f"{n} bytes of raw {name} over the {limits.output_bytes} byte cap were dropped")
-    return RawRun({w: bytes(s) for w, s in streams.items()}, bytes(outs["stdout"]), bytes(outs["stderr"]),
-                  returncode, time.monotonic() - started, notes, killed, plan["nonce"])
+                room = max(0, limits.output_bytes - len(outs[name]))
+                outs[name] += chunk[:room]
+                dropped[name] += max(0, len(chunk) - room)
+    sel.close()
+    return {w: bytes(s) for w, s in streams.items()}, {k: bytes(v) for k, v in outs.items()}, dropped, killed

@@ -11,18 +11,40 @@ from autograder.evidence import parse
 from autograder.sandbox import Limits
 
 FAST = Limits(cell_seconds=8, submission_seconds=40)
+BACKEND = {"pool": None}
+
+
+@pytest.fixture(scope="module", params=["cold", "warm"], autouse=True)
+def backend(request):
+    """Every test here runs twice: a fresh bubblewrap sandbox, and a fork of a warm zygote."""
+    if request.param == "cold":
+        BACKEND["pool"] = None
+        yield "cold"
+        return
+    if os.geteuid() != 0:
+        pytest.skip("the warm sandbox needs root; this test runs as a normal user")
+    BACKEND["pool"] = sandbox.WarmPool(1)
+    yield "warm"
+    BACKEND["pool"].close()
+    BACKEND["pool"] = None
 
 
 def run_cells(*sources, limits=FAST):
     plan = {"cells": [{"kind": "code", "source": s, "grade_id": None, "nb_index": i} for i, s in enumerate(sources)],
             "worlds": ["real"], "cell_seconds": limits.cell_seconds, "seed": 1}
-    raw = sandbox.run(plan, limits)
+    raw = sandbox.run(plan, limits, pool=BACKEND["pool"])
     world = parse(raw.streams["real"], raw.nonce, "real")
     return raw, world
 
 
 def output(world, index):
     return world.cells[index]["output"]
+
+
+def test_the_sandbox_reports_how_it_ran(backend):
+    raw, world = run_cells("print('hello')")
+    assert "hello" in output(world, 0)
+    assert ("sandbox: warm (forked from a zygote)" in raw.notes) == (backend == "warm")
 
 
 def test_the_sandbox_is_available_here():
@@ -36,11 +58,12 @@ def test_a_submission_sees_no_course_files_gradebook_or_graders():
         "for p in ['/work/main/gradebook.db', '/work/main/autograder/graders', '/work/main/source', '/work/main/submitted',"
         " '/root', '/etc/passwd']:\n"
         "    print(p, os.path.exists(p))\n"
-        "print(sorted(os.listdir('/grader/nb10_sandbox')))\n")
+        "print(sorted(f for f in os.listdir('/grader/nb10_sandbox') if f.endswith('.py')))\n"
+        "print('uid', os.getuid(), 'pid', os.getpid())\n")
     text = output(world, 0)
     assert "gradebook.db False" in text and "graders False" in text and "source False" in text
     assert "/etc/passwd False" in text
-    assert "['__init__.py', 'probe.py', 'runner.py', 'standin.py']" in text
+    assert "['__init__.py', 'probe.py', 'runner.py', 'standin.py', 'zygote.py']" in text
 
 
 @pytest.mark.slow

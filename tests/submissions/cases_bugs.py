@@ -8,6 +8,8 @@ SHORTCUT_CONV = "nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stri
 PROJECTION_IF = "if stride != 1 or in_channels != out_channels:"
 DEVICE = 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")'
 
+# Item scores are rounded to 4 decimals by the engine (Result.item_scores), so thirds and sixths are
+# written rounded: 2.6667 is 2 + 2/3.
 CASES = [
     Case("bugs", "bug_no_padding_score_partial",
          (Sub("residual_block", "kernel_size=3, stride=stride, padding=1, bias=False)",
@@ -37,7 +39,7 @@ CASES = [
     # --- the shortcut and how it meets the main path ---
     Case("bugs", "bug_shortcut_conv_3x3_score_partial",
          (Sub("residual_block", SHORTCUT_CONV, SHORTCUT_CONV.replace("kernel_size=1", "kernel_size=3")),),
-         expect={"residual_block_shapes": 1.5 + 1 / 6, "shortcut_projection": 1.5},
+         expect={"residual_block_shapes": 1.6667, "shortcut_projection": 1.5},
          why="a 3x3 projection without padding: it is not the 1x1 projection, and its output is too small to add, "
              "so every projecting block raises"),
     Case("bugs", "bug_shortcut_conv_3x3_padded_score_partial",
@@ -59,12 +61,12 @@ CASES = [
          why="no ReLU after the addition: the block returns main(x) + shortcut(x)"),
     Case("bugs", "bug_projection_only_when_stride_changes_score_partial",
          (Sub("residual_block", PROJECTION_IF, "if stride != 1:"),),
-         expect={"residual_block_shapes": 2 + 2 / 3, "shortcut_projection": 2 + 2 / 3},
+         expect={"residual_block_shapes": 2.6667, "shortcut_projection": 2.6667},
          why="a projection only when the stride changes: blocks that change only the channels add x of the wrong "
              "channel count and raise"),
     Case("bugs", "bug_projection_only_when_channels_change_score_partial",
          (Sub("residual_block", PROJECTION_IF, "if in_channels != out_channels:"),),
-         expect={"residual_block_shapes": 2 + 2 / 3, "shortcut_projection": 2 + 2 / 3},
+         expect={"residual_block_shapes": 2.6667, "shortcut_projection": 2.6667},
          why="a projection only when the channels change: stride-2 blocks with equal channels add a full-size x "
              "and raise"),
     Case("bugs", "bug_projection_without_batchnorm_score_partial",
@@ -74,7 +76,7 @@ CASES = [
          why="the projection is a bare 1x1 convolution with no BatchNorm after it"),
     Case("bugs", "bug_shortcut_conv_stride_1_score_partial",
          (Sub("residual_block", SHORTCUT_CONV, SHORTCUT_CONV.replace("stride=stride", "stride=1")),),
-         expect={"residual_block_shapes": 2.0, "shortcut_projection": 1.5 + 1 / 3},
+         expect={"residual_block_shapes": 2.0, "shortcut_projection": 1.8333},
          why="the projection convolution always at stride 1: stride-2 blocks add a full-size x and raise"),
 
     # --- ResNet18 ---

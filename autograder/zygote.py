@@ -1,0 +1,225 @@
+"""A warm fork server for the sandbox (runs next to student code; never runs any itself).
+
+Importing torch, torchvision, medmnist and IPython costs seconds per process; forking a process
+that already holds them costs milliseconds. The zygote is started once per worker, imports all
+that and the sandbox-side modules (nothing of the trusted grader), then serves requests on a
+Unix socket: each request carries a plan, the file-system layout and the pipes to write to.
+
+For each request it forks a child that builds the same isolation a fresh bubblewrap sandbox
+would, then runs the submission:
+
+1. joins the submission's memory and pids cgroups; makes itself a session leader;
+2. unshares mount, PID, network, IPC and UTS namespaces, and forks: the grandchild is PID 1 of
+   the new PID namespace, so when it exits every process the submission started dies with it;
+3. builds a new root on tmpfs from the layout (read-only binds of the system, the Python
+   installation, the venv, the data file; fresh tmpfs /tmp, home and /dev/shm; minimal /dev;
+   /proc of the new namespace), pivots into it and detaches the old root;
+4. sets the rlimits, drops to the submission's own uid (no capabilities, no_new_privs), closes
+   every inherited descriptor but its pipes, and hands the plan to runner.run_plan.
+
+Requires root (as the privileged bubblewrap path does); elsewhere the engine uses bubblewrap
+per submission instead.
+"""
+
+from __future__ import annotations
+
+import array
+import ctypes
+import json
+import os
+import platform
+import resource
+import socket
+import struct
+import sys
+
+from . import runner
+
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+MNT_DETACH = 2
+PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
+DEVICES = ("null", "zero", "full", "random", "urandom")
+MAX_FDS = 16
+SCRATCH = "/run/nb10-sandbox"  # an empty folder each child mounts its own tmpfs on
+SETUP_FAILED, SETUP_ERROR = 70, "zygote: the sandbox could not be built:"
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    _check(_libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(), ctypes.c_ulong(flags),
+                       data and data.encode()), f"mount {target}")
+
+
+def _mkdirs(path: str, mode: int = 0o755) -> None:
+    os.makedirs(path, mode=mode, exist_ok=True)
+    os.chmod(path, mode)
+
+
+def _bind(root: str, source: str, target: str, readonly: bool = True) -> None:
+    dest = root + target
+    if os.path.isdir(source):
+        _mkdirs(dest)
+    else:
+        _mkdirs(os.path.dirname(dest))
+        open(dest, "a").close()
+    _mount(source, dest, None, MS_BIND | MS_REC)
+    if readonly:
+        _mount(None, dest, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def build_root(layout: list[list], root: str) -> None:
+    """Carry out the layout (see sandbox.layout) under `root`, a fresh tmpfs."""
+    for op, *args in layout:
+        if op == "ro-bind":
+            _bind(root, args[0], args[1])
+        elif op == "symlink":
+            os.symlink(args[0], root + args[1])
+        elif op == "dir":
+            _mkdirs(root + args[0], int(args[1], 8))
+        elif op == "tmpfs":
+            _mkdirs(root + args[0])
+            _mount("tmpfs", root + args[0], "tmpfs", MS_NOSUID | MS_NODEV, f"size={args[1]},mode={args[2]}")
+        elif op == "proc":
+            _mkdirs(root + args[0])
+            _mount("proc", root + args[0], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        elif op == "dev":
+            dev = root + args[0]
+            _mkdirs(dev)
+            _mount("tmpfs", dev, "tmpfs", MS_NOSUID, "size=64k,mode=755")
+            for name in DEVICES:
+                _bind(root, f"/dev/{name}", f"{args[0]}/{name}", readonly=False)
+            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+                os.symlink(target, f"{dev}/{name}")
+        else:
+            raise ValueError(f"unknown layout step {op!r}")
+
+
+def _pivot(root: str) -> None:
+    old = root + "/.old-root"
+    os.mkdir(old)
+    _check(_libc.syscall(SYS_PIVOT_ROOT, root.encode(), old.encode()), "pivot_root")
+    os.chdir("/")
+    _check(_libc.umount2(b"/.old-root", MNT_DETACH), "umount old root")
+    os.rmdir("/.old-root")
+    _mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _limit(limits: dict, uid: int) -> None:
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)  # from root to another uid: every capability goes
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    # if the process waiting outside is killed, PID 1 (and so the whole namespace) dies too;
+    # set after setresuid, which clears it
+    _check(_libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0), "pdeathsig")
+
+
+def _sandboxed_child(request: dict, fds: list[int]) -> None:
+    """In the forked child: isolate, then run the plan. Never returns."""
+    code = SETUP_FAILED
+    try:
+        os.dup2(fds[1], 2)  # a failure to build the sandbox is reported on the submission's stderr
+        os.setsid()
+        for procs in request["cgroups"]:
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
+        init = os.fork()
+        if init:  # the middle process only waits for PID 1 of the new namespace
+            _, status = os.waitpid(init, 0)
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        _mount("tmpfs", SCRATCH, "tmpfs", 0, "size=1m,mode=755")  # in this mount namespace only
+        root = SCRATCH + "/root"
+        os.mkdir(root)
+        _mount("tmpfs", root, "tmpfs", 0, "size=4m,mode=755")
+        build_root(request["layout"], root)
+        _pivot(root)
+        stdout, stderr, *world_fds = fds
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        devnull = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(devnull, 0)
+        keep = {0, 1, 2, *world_fds}
+        for fd in range(3, 1024):
+            if fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        _limit(request["rlimits"], request["uid"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.chdir(request["cwd"])
+        plan = dict(request["plan"], fds=world_fds)
+
+        code = 0
+    except BaseException as exc:  # the sandbox could not be built: say so on the submission's stderr
+        try:
+            os.write(2, f"{SETUP_ERROR} {type(exc).__name__}: {exc}\n".encode())
+        except OSError:
+            pass
+        os._exit(code)
+    runner.run_plan(plan)  # never returns
+
+
+def _recv(sock: socket.socket) -> tuple[dict, list[int]] | None:
+    header = sock.recv(4, socket.MSG_WAITALL)
+    if len(header) < 4:
+        return None
+    (size,) = struct.unpack("!I", header)
+    fds = array.array("i")
+    msg, ancdata, _, _ = sock.recvmsg(size, socket.CMSG_LEN(MAX_FDS * fds.itemsize), socket.MSG_WAITALL)
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+    while len(msg) < size:
+        msg += sock.recv(size - len(msg), socket.MSG_WAITALL)
+    return json.loads(msg), list(fds)
+
+
+def send_request(sock: socket.socket, request: dict, fds: list[int]) -> None:
+    body = json.dumps(request).encode()
+    sock.sendall(struct.pack("!I", len(body)))
+    socket.send_fds(sock, [body], fds)
+
+
+def serve(fd: int) -> None:
+    """Warm up, then fork one isolated child per request; report its pid and exit status."""
+    runner.warm_up()
+    os.makedirs(SCRATCH, mode=0o755, exist_ok=True)
+    sock = socket.socket(fileno=fd)
+    sock.sendall(b"READY\n")
+    while True:
+        received = _recv(sock)
+        if received is None:
+            return
+        request, fds = received
+        runner.prepare(request["plan"])
+        pid = os.fork()
+        if pid == 0:
+            sock.close()
+            _sandboxed_child(request, fds)
+        for f in fds:
+            os.close(f)
+        sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        _, status = os.waitpid(pid, 0)
+        sock.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))
