@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from pathlib import Path
 
@@ -15,6 +16,16 @@ examples:
   autograder solutions    # nbgrader generate_solution (executed) -> solutions/notebook10/
   autograder demo         # what `make demo` runs
 """
+AUTOGRADE_EXAMPLES = """\
+examples:
+  autograder autograde notebook10                   # every submitted/*/notebook10, CPU-count at a time
+  autograder autograde notebook10 --workers 8 --force
+  autograder autograde notebook10 --db postgresql://grader@127.0.0.1:5432/course
+  autograder autograde notebook10 --scheduler tcp://10.0.0.5:8786   # on a Dask cluster
+
+An interrupted run (even kill -9) picks up where it stopped: submissions already graded and
+unchanged are skipped. Then: nbgrader generate_feedback notebook10; nbgrader export.
+"""
 GRADE_EXAMPLES = """\
 examples:
   autograder grade notebook10.ipynb                     # print the scores
@@ -24,6 +35,37 @@ examples:
 exit status: 0 when grading ran (whatever the score); 2 for a bad argument or a missing file;
 3 when the notebook could not be graded (no sandbox, or a grader error: the results say which).
 """
+
+
+def _autograde(args: argparse.Namespace) -> int:
+    from autograder import autograde, plan, sandbox
+    from autograder.course import COURSE
+
+    known = sorted(p.name for p in (COURSE.root / "source").glob("*") if p.is_dir())
+    if args.assignment not in known:
+        close = difflib.get_close_matches(args.assignment, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else f" Assignments here: {', '.join(known) or 'none'}."
+        print(f"autograder autograde: no assignment {args.assignment!r} in {COURSE.root / 'source'}.{hint}",
+              file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("autograder autograde: --workers must be at least 1.", file=sys.stderr)
+        return 2
+    if not args.unsafe and not args.scheduler:
+        try:
+            sandbox.check_available()
+        except sandbox.SandboxUnavailable as exc:
+            print(f"autograder autograde: cannot grade: {exc}", file=sys.stderr)
+            return 3
+    try:
+        summary = autograde.main(assignment=args.assignment, workers=args.workers, force=args.force,
+                                 db_url=args.db_url, scheduler=args.scheduler, unsafe=args.unsafe,
+                                 seed=plan.DEFAULT_SEED if args.seed is None else args.seed)
+    except autograde.AutogradeError as exc:
+        print(f"autograder autograde: {exc}", file=sys.stderr)
+        return 2
+    autograde.print_summary(summary)
+    return 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -62,6 +104,17 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
     grade.add_argument("--unsafe-no-sandbox", action="store_true", dest="unsafe",
                        help="run the submission WITHOUT isolation (only on a machine you trust with it)")
+    auto = sub.add_parser("autograde", help="grade every submission of an assignment in parallel, into the gradebook",
+                          epilog=AUTOGRADE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    auto.add_argument("assignment", help="assignment id, e.g. notebook10")
+    auto.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: CPU count)")
+    auto.add_argument("--force", action="store_true", help="regrade everything, even unchanged and already graded")
+    auto.add_argument("--db", dest="db_url", help="gradebook URL (default: sqlite:///gradebook.db), e.g. "
+                                                  "postgresql://grader@127.0.0.1:5432/course")
+    auto.add_argument("--scheduler", help="Dask scheduler address (tcp://HOST:PORT): run the submissions there")
+    auto.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
+    auto.add_argument("--unsafe-no-sandbox", action="store_true", dest="unsafe",
+                      help="run submissions WITHOUT isolation (only on a machine you trust with them)")
     sub.add_parser("release", help="generate the student version with nbgrader",
                    epilog="example:\n  autograder release", formatter_class=argparse.RawDescriptionHelpFormatter)
     sub.add_parser("solutions", help="generate and execute the solutions with nbgrader",
@@ -76,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "grade":
             return _grade(args)
+        if args.command == "autograde":
+            return _autograde(args)
         if args.command == "release":
             from autograder.assignment import generate_release
 

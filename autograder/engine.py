@@ -7,9 +7,12 @@ submission, and the records become results.
 
 from __future__ import annotations
 
+import os
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 from autograder import plan as planning
 from autograder import sandbox
@@ -38,6 +41,9 @@ class Result:
     notes: list[str] = field(default_factory=list)
     problem: str | None = None  # broken or tampered submission, or a grader error: needs a human
     internal_errors: list[str] = field(default_factory=list)
+    peak_memory: int | None = None
+    sandbox_seconds: float | None = None
+    submission_sha256: str | None = None
 
     @property
     def score(self) -> float:
@@ -56,14 +62,21 @@ class Result:
 
 
 def run_submission(key: str, notebook: Any, *, seed: int, limits: sandbox.Limits, unsafe: bool = False,
-                   slot: int | None = None, source: planning.SourceOrder | None = None) -> Submission:
+                   slot: int | None = None, source: planning.SourceOrder | None = None,
+                   pool: sandbox.WarmPool | None = None) -> Submission:
     """Plan, sandbox run and evidence for one notebook (the untrusted part of grading)."""
     try:
         nb = planning.read_notebook(notebook)
     except planning.NotebookUnreadable as exc:
         return Submission(key, seed, broken=f"This submission could not be graded: {exc}")
     the_plan = planning.build(nb, seed, source, limits.cell_seconds)
-    raw = sandbox.run(the_plan, limits, slot=slot, unsafe=unsafe)
+    try:
+        raw = sandbox.run(the_plan, limits, slot=slot, unsafe=unsafe, pool=pool)
+    except sandbox.SandboxUnavailable:
+        if pool is None:
+            raise
+        raw = sandbox.run(the_plan, limits, slot=slot, unsafe=unsafe)  # the cold path, same isolation
+        raw.notes.append("the warm sandbox failed; this submission ran in a fresh bubblewrap sandbox")
     the_plan["nonce"] = raw.nonce
     return Submission.from_run(key, the_plan, raw)
 
@@ -80,6 +93,7 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
         result = Result(sub.key, sub.seed, tests, now - (started or {}).get(sub.key, now))
         result.internal_errors = [r.internal_error for r in records if r.internal_error]
         if sub.raw is not None:
+            result.peak_memory, result.sandbox_seconds = sub.raw.peak_memory, sub.raw.seconds
             result.notes = list(sub.raw.notes) + ([f"killed: {sub.raw.killed}"] if sub.raw.killed else [])
             real = sub.world("real")
             for index, cell in (real.cells.items() if real else []):
@@ -90,12 +104,66 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
     return results
 
 
-def grade(notebooks: dict[str, Any], *, seed: int = planning.DEFAULT_SEED, limits: sandbox.Limits = sandbox.Limits(),
-          unsafe: bool = False) -> dict[str, Result]:
-    """Grade notebooks (key -> bytes, text or NotebookNode) one after the other."""
+def warm_pool(workers: int, unsafe: bool = False) -> sandbox.WarmPool | None:
+    """Zygotes for `workers` parallel submissions, where this machine allows them (root)."""
+    if unsafe or os.geteuid() != 0:
+        return None
+    try:
+        return sandbox.WarmPool(workers)
+    except sandbox.SandboxUnavailable:
+        return None
+
+
+def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: int = planning.DEFAULT_SEED,
+                 limits: sandbox.Limits = sandbox.Limits(), unsafe: bool = False, workers: int = 1,
+                 batch: int = 16, pool: sandbox.WarmPool | None = None,
+                 runner: Callable[..., Submission] | None = None) -> Iterator[Result]:
+    """Grade (key, load-notebook) pairs with `workers` sandboxes at once; yield results in batches.
+
+    Sandbox runs happen in worker threads (each waits on its own sandboxed process); the graders
+    run in this thread, one pytest session per batch of finished submissions.
+    """
     source = planning.SourceOrder.of()
-    started, subs = {}, []
-    for key, notebook in notebooks.items():
-        started[key] = time.perf_counter()
-        subs.append(run_submission(key, notebook, seed=seed, limits=limits, unsafe=unsafe, source=source))
-    return judge(subs, started)
+    run = runner or (lambda key, nb, slot: run_submission(key, nb, seed=seed, limits=limits, unsafe=unsafe,
+                                                          slot=slot, source=source, pool=pool))
+    started: dict[str, float] = {}
+    slots = list(range(max(1, workers)))
+    slot_lock = threading.Lock()
+
+    def job(key: str, load: Callable[[], Any]) -> Submission:
+        with slot_lock:
+            slot = slots.pop()
+        try:
+            started[key] = time.perf_counter()
+            return run(key, load(), slot)
+        except sandbox.SandboxUnavailable:
+            raise  # the machine cannot grade at all: stop and say so
+        except Exception as exc:  # one submission must never stop the rest of the class
+            return Submission(key, seed, broken=f"The grader could not run this submission ({type(exc).__name__}: "
+                                                f"{str(exc)[:300]}); your instructor has been told and will grade it.")
+        finally:
+            with slot_lock:
+                slots.append(slot)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
+        pending = {executor.submit(job, key, load) for key, load in notebooks}
+        done_subs: list[Submission] = []
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            done_subs += [f.result() for f in finished]
+            if len(done_subs) >= batch or not pending:
+                yield from judge(done_subs, started).values()
+                done_subs = []
+
+
+def grade(notebooks: dict[str, Any], *, seed: int = planning.DEFAULT_SEED, limits: sandbox.Limits = sandbox.Limits(),
+          unsafe: bool = False, workers: int = 1, warm: bool = False) -> dict[str, Result]:
+    """Grade notebooks (key -> bytes, text or NotebookNode); `warm` forks them from zygotes."""
+    pool = warm_pool(workers, unsafe) if warm else None
+    try:
+        items = [(key, (lambda nb=nb: nb)) for key, nb in notebooks.items()]
+        return {r.key: r for r in grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,
+                                               batch=len(items) or 1, pool=pool)}
+    finally:
+        if pool is not None:
+            pool.close()

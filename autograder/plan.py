@@ -76,8 +76,10 @@ def build(nb: nbformat.NotebookNode, seed: int = DEFAULT_SEED, source: SourceOrd
     for nb_index, cell in enumerate(nb.cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        meta = cell.get("metadata", {}).get("nbgrader", {}) or {}
-        gid = meta.get("grade_id")
+        metadata = cell.get("metadata")
+        meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+        meta = meta if isinstance(meta, dict) else {}  # a submission can hold anything here
+        gid = meta.get("grade_id") if isinstance(meta.get("grade_id"), str) else None
         if gid in position:
             flush(position[gid] + (1 if gid in source.tests else 0))
         if gid in source.tests or meta.get("grade"):

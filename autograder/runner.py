@@ -33,6 +33,22 @@ CELL_OUTPUT_CAP = 20_000  # characters of stdout+stderr kept per cell
 NOTE_OFFLINE = "[grader] not run: grading is offline and every package the notebook needs is installed."
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def plain(value: object, depth: int = 0) -> object:
+    """Only exact built-in types go into a frame: a student's object (a str subclass, say) could
+    otherwise choose what repr() writes into the evidence stream."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if depth < 12 and kind in (list, tuple):
+        return [plain(v, depth + 1) for v in value]
+    if depth < 12 and kind is dict:
+        return {k: plain(v, depth + 1) for k, v in value.items() if type(k) is str}
+    return "<object>"
+
+
 class CellTimeout(BaseException):
     """Raised in a cell that ran past its time limit."""
 
@@ -160,7 +176,7 @@ def run_world(world: str, plan: dict, fd: int, probe) -> None:
     seq = [0]
 
     def send(meta: dict, blobs: list[bytes] = ()) -> None:
-        body = repr(meta).encode()
+        body = repr(plain(meta)).encode()
         header = f"NB10 {nonce} {seq[0]} {len(body)} {' '.join(str(len(b)) for b in blobs)}\n".encode()
         seq[0] += 1
         data = header + body + b"".join(blobs)

@@ -11,7 +11,7 @@ The engine's Gradescope-style results are written next to the autograded noteboo
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -27,10 +27,16 @@ class SandboxAutograde(NbGraderPreprocessor):
                                help="Time limit of a whole submission.").tag(config=True)
     unsafe_no_sandbox = Bool(False, help="Run submissions WITHOUT isolation (only on a trusted machine).").tag(config=True)
 
+    # Results already computed by `autograder autograde` (in this process), keyed by student:
+    # nbgrader then only records them. Plain `nbgrader autograde` grades here itself.
+    precomputed: ClassVar[dict[str, engine.Result]] = {}
+
     def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
         student = resources.get("nbgrader", {}).get("student", "submission")
-        limits = sandbox.Limits(cell_seconds=self.cell_seconds, submission_seconds=self.submission_seconds)
-        result = engine.grade({student: nb}, seed=self.seed, limits=limits, unsafe=self.unsafe_no_sandbox)[student]
+        result = self.precomputed.get(student)
+        if result is None:
+            limits = sandbox.Limits(cell_seconds=self.cell_seconds, submission_seconds=self.submission_seconds)
+            result = engine.grade({student: nb}, seed=self.seed, limits=limits, unsafe=self.unsafe_no_sandbox)[student]
         self.log.info("%s: %s / %s", student, result.score, result.max_score)
         if result.problem:
             self.log.warning("%s needs review: %s", student, result.problem)

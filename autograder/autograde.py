@@ -1,0 +1,182 @@
+"""`autograder autograde ASSIGNMENT`: a whole class, in parallel, resumable, into nbgrader's gradebook.
+
+Every submission under submitted/<student>/<assignment>/ is graded with the engine (warm
+sandboxes, `workers` at a time). Each finished result then goes through nbgrader's own
+autograde for that student, in this process and one at a time, with SandboxAutograde handed
+the result instead of grading again: nbgrader writes the gradebook, the autograded notebook
+and its results.json exactly as `nbgrader autograde` does, so generate_feedback, export and
+formgrader follow unchanged, and the gradebook has a single writer.
+
+Resuming: a submission counts as done when its autograded results.json records the SHA-256 of
+the submitted notebook it graded and the gradebook holds its grades. A run that is interrupted,
+even by kill -9, therefore regrades only what is missing or changed; `force` regrades all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import engine, sandbox
+from autograder.course import COURSE, NOTEBOOK, Course
+from autograder.plan import DEFAULT_SEED
+from autograder.progress import Progress
+from autograder.sandboxautograde import SandboxAutograde
+
+RESULTS_SUFFIX = ".results.json"
+
+
+class AutogradeError(RuntimeError):
+    pass
+
+
+@dataclass
+class Summary:
+    graded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    results: dict[str, engine.Result] = field(default_factory=dict)
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def discover(course: Course, assignment: str) -> dict[str, Path]:
+    """student -> submitted notebook."""
+    found = {}
+    for path in sorted((course.root / "submitted").glob(f"*/{assignment}/{NOTEBOOK}")):
+        found[path.parent.parent.name] = path
+    return found
+
+
+def _load_config(course: Course, db_url: str | None):
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    if not course.config_file.exists():
+        raise AutogradeError(f"{course.config_file} not found: run this in the course directory (the repository root).")
+    config = PyFileConfigLoader(course.config_file.name, path=str(course.root)).load_config()
+    coursedir = CourseDirectory(config=config)
+    coursedir.root = str(course.root)
+    if db_url:
+        coursedir.db_url = db_url
+    return NbGraderAPI(coursedir=coursedir, config=config), coursedir
+
+
+def _already_done(course: Course, assignment: str, student: str, submitted: Path, graded_in_db: set[str]) -> bool:
+    results = course.autograded(student, assignment) / f"{NOTEBOOK.rsplit('.', 1)[0]}{RESULTS_SUFFIX}"
+    try:
+        recorded = json.loads(results.read_text())["extra_data"]["submission_sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return recorded == sha256(submitted) and student in graded_in_db
+
+
+def _graded_in_gradebook(db_url: str, assignment: str) -> set[str]:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with Gradebook(db_url) as gb:
+            done = set()
+            for submission in gb.assignment_submissions(assignment):
+                grades = [g for nb in submission.notebooks for g in nb.grades]
+                if grades and all(g.auto_score is not None for g in grades if g.cell_type == "code"):
+                    done.add(submission.student_id)
+            return done
+    except MissingEntry:
+        return set()
+
+
+def _record_directly(course: Course, db_url: str, assignment: str, result: engine.Result) -> None:
+    """The engine's scores in the gradebook, and results.json, for a notebook nbgrader cannot process."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from autograder import results
+    from autograder.graders import ITEM_CELLS
+
+    by_cell = {ITEM_CELLS[item]: score for item, (score, _) in result.item_scores().items()}
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(result.key)
+        try:
+            submission = gb.find_submission(assignment, result.key)
+        except MissingEntry:
+            submission = gb.add_submission(assignment, result.key)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                if grade.cell_type == "code":
+                    grade.auto_score = by_cell.get(grade.name, 0.0)
+        gb.db.commit()
+    folder = course.autograded(result.key, assignment)
+    folder.mkdir(parents=True, exist_ok=True)
+    results.write_gradescope(result, folder / f"{NOTEBOOK.rsplit('.', 1)[0]}{RESULTS_SUFFIX}")
+
+
+def main(*, assignment: str, course: Course = COURSE, workers: int | None = None, force: bool = False,
+         db_url: str | None = None, seed: int = DEFAULT_SEED, limits: sandbox.Limits = sandbox.Limits(),
+         scheduler: str | None = None, unsafe: bool = False, progress_stream=None, batch: int = 16) -> Summary:
+    started = time.perf_counter()
+    api, coursedir = _load_config(course, db_url)
+    submissions = discover(course, assignment)
+    if not submissions:
+        raise AutogradeError(f"no submissions found under {course.root / 'submitted'}/*/{assignment}/{NOTEBOOK}")
+    done = set() if force else _graded_in_gradebook(coursedir.db_url, assignment)
+    summary = Summary()
+    todo = {}
+    for student, path in submissions.items():
+        if not force and _already_done(course, assignment, student, path, done):
+            summary.skipped.append(student)
+        else:
+            todo[student] = path
+    workers = workers or os.cpu_count() or 1
+    bar = Progress(len(todo), f"grading {assignment}", stream=progress_stream)
+    hashes = {student: sha256(path) for student, path in todo.items()}
+    items = [(student, (lambda p=path: p.read_bytes())) for student, path in todo.items()]
+    pool = None
+    runner = None
+    if scheduler:
+        from autograder import distributed
+
+        runner = distributed.Runner(scheduler, seed=seed, limits=limits, unsafe=unsafe).run
+    else:
+        pool = engine.warm_pool(workers, unsafe)
+    try:
+        for result in engine.grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,
+                                          batch=batch, pool=pool, runner=runner):
+            result.submission_sha256 = hashes[result.key]
+            SandboxAutograde.precomputed[result.key] = result
+            outcome = api.autograde(assignment, result.key, force=True, create=True)
+            SandboxAutograde.precomputed.pop(result.key, None)
+            if outcome.get("success"):
+                summary.graded.append(result.key)
+                summary.results[result.key] = result
+            else:
+                # nbgrader could not process this notebook (unreadable, or metadata it chokes on):
+                # the scores still go into the gradebook, with the reason for a human to see
+                _record_directly(course, coursedir.db_url, assignment, result)
+                summary.graded.append(result.key)
+                summary.results[result.key] = result
+                reason = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
+                result.problem = result.problem or "nbgrader could not process the notebook: " + (
+                    reason[-1] if reason else "no reason given") + "; its scores were recorded directly"
+            bar.advance(note=result.key)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def print_summary(summary: Summary, stream=sys.stdout) -> None:
+    print(f"graded {len(summary.graded)}, already graded and unchanged {len(summary.skipped)} "
+          f"in {summary.seconds:.1f} s", file=stream)
+    for student, result in sorted(summary.results.items()):
+        if result.problem:
+            print(f"  {student}: needs review: {result.problem}", file=stream)
