@@ -72,11 +72,11 @@ def parse(stream: bytes, nonce: str, world: str) -> World:
                 out.problem = "the evidence stream was cut off mid-frame"
                 break
             meta = _resolve(meta, blobs)
+            _record(out, meta)
         except Exception:  # whatever is malformed in what the sandbox wrote, nothing after it is believed
             out.problem = "tampered: the evidence stream holds a frame the grader did not write"
             break
         pos, seq = cursor, seq + 1
-        _record(out, meta)
     return out
 
 

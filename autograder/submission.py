@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from autograder.evidence import World, parse
@@ -45,18 +46,24 @@ class Submission:
         return next((i for i, c in enumerate(self.plan["cells"]) if c["kind"] == "probe"
                      and any(p["id"] == probe_id for p in c["probes"])), None)
 
-    def first_failure_before(self, probe_id: str, world: str = "real") -> str | None:
-        """The first cell before this probe that stopped with an error, in words."""
+    def first_failure_before(self, probe_id: str, world: str = "real", name: str | None = None) -> str | None:
+        """The cell before this probe that stopped with an error, in words: the first one that
+        assigns `name` if there is such a cell, else the first failed cell."""
         run, index = self.world(world), self.probe_index(probe_id)
         if run is None or index is None:
             return None
-        for i in sorted(run.cells):
-            cell = run.cells[i]
-            if i < index and cell["status"] != "ok" and cell.get("error"):
-                err = cell["error"]
-                line = f" at line {err['line']}: `{err['code']}`" if err.get("code") else ""
-                return f"{self.cell_label(i)} stopped with {err['type']}{line}"
-        return None
+        failed = [i for i in sorted(run.cells) if i < index and run.cells[i]["status"] != "ok"
+                  and run.cells[i].get("error")]
+        if name:
+            assigning = [i for i in failed if re.search(rf"^\s*{re.escape(name)}\s*[,=]", self.plan["cells"][i]["source"],
+                                                        re.MULTILINE)]
+            failed = assigning or failed
+        if not failed:
+            return None
+        err = run.cells[failed[0]]["error"]
+        line = f" at line {err['line']}: `{err['code']}`" if err.get("code") else ""
+        message = f" ({err['message'][:160]})" if err.get("message") else ""
+        return f"{self.cell_label(failed[0])} stopped with {err['type']}{line}{message}"
 
     def why_not_reached(self, probe_id: str, world: str = "real") -> str:
         """Why a probe has no result: the run stopped before it, or earlier cells failed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -39,7 +40,9 @@ def result_or_error(sub: Submission, result: dict, what: str, hidden: bool = Fal
     if "error" in result:
         error = result["error"]
         if error.get("type") == "NameError" and error.get("line") is None:
-            earlier = sub.first_failure_before(result["id"], result.get("world", "real"))
+            missing = re.search(r"(\w+)'? is not defined", error.get("message", ""))
+            earlier = sub.first_failure_before(result["id"], result.get("world", "real"),
+                                               missing.group(1) if missing else None)
             fail(f"{error.get('message', 'a name is not defined')}" + (f": {earlier}." if earlier else "."))
         fail(f"{what} raised {describe_error(error, hidden)}.")
     return result

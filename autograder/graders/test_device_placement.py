@@ -22,6 +22,14 @@ def probes(seed: int) -> list[dict]:
     return [{"id": "device", "op": "device"}]
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _place(kind: str) -> str:
+    return {"cpu": "the CPU", "cuda": "the GPU", "meta": "the GPU"}.get(kind, kind)
+
+
 def _facts(submission, world: str) -> tuple[dict, str, str]:
     result = result_or_error(submission, probe(submission, "device", world), "Inspecting device")
     run = submission.world(world)
@@ -44,43 +52,45 @@ def test_device_placement_choice(submission, world):
     result, where, _ = _facts(submission, world)
     run = submission.world(world)
     if not result["device"]["defined"]:
-        fail(f"device is not defined {where}: " + (submission.first_failure_before("device", world) or
+        fail(f"device is not defined {where}: " + (submission.first_failure_before("device", world, "device") or
                                                     "the setup cell did not define it") + ".")
     want = "cuda" if run.cuda else "cpu"
     got = _device_type(result, run.mode)
     if got != want:
-        fail(f"{where.capitalize()}, device is {got!r} but should be {want!r}: device must be the GPU exactly when "
+        fail(f"{_sentence(where)}, device is {got!r} but should be {want!r}: device must be the GPU exactly when "
              "torch.cuda.is_available() says there is one.")
 
 
-def _on_device(submission, world: str, what: str, key: str, fix: str) -> None:
+def _on_device(submission, world: str, what: str, key: str, fix: str, var: str) -> None:
     result, where, landing = _facts(submission, world)
     run = submission.world(world)
     device = _device_type(result, run.mode)
     expected = {"cuda": "meta" if run.mode == "cuda-simulated" else "cuda"}.get(device, device)
     found = result[key]
     if found is None:
-        fail(f"{what} is not defined {where}: " + (submission.first_failure_before("device", world) or
-                                                    "the cell that makes it did not finish") + ".")
+        fail(f"{_sentence(what)} is not defined {where}: " + (submission.first_failure_before("device", world, var) or
+                                                               "the cell that makes it did not finish") + ".")
     found_set = set(found) if isinstance(found, list) else {found}
     if found_set != {expected}:
-        shown = ", ".join("GPU" if f in ("meta", "cuda") else f for f in sorted(found_set))
-        fail(f"{where.capitalize()}, {what} is on {shown}, not on device ({device}): {fix}.")
+        shown = " and ".join(sorted({_place(f) for f in found_set}))
+        stopped = submission.first_failure_before("device", world, var)
+        fail(f"{_sentence(where)}, {what} is on {shown}, not on device ({_place(device or '?')}): {fix}."
+             + (f" Note: {stopped}." if stopped else ""))
 
 
 @points(0.25)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_model(submission, world):
-    _on_device(submission, world, "the model", "model", "call resnet_model.to(device)")
+    _on_device(submission, world, "the model", "model", "call resnet_model.to(device)", "resnet_model")
 
 
 @points(0.25)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_batch(submission, world):
-    _on_device(submission, world, "the batch of images", "images", "images = images.to(device)")
+    _on_device(submission, world, "the batch of images", "images", "images = images.to(device)", "images")
 
 
 @points(0.25)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_output(submission, world):
-    _on_device(submission, world, "the output", "output", "compute it with the model and batch on device")
+    _on_device(submission, world, "the output", "output", "compute it with the model and batch on device", "output")

@@ -86,7 +86,7 @@ def test_residual_block_shapes_seed_outputs(submission, name):
     got, want = found.get("shape"), SEED_VARS[name]
     if got is None:
         fail(f"{name} is not defined when the checks run: "
-             + (submission.first_failure_before("shapes/vars") or "the cell that makes it did not run") + ".")
+             + (submission.first_failure_before("shapes/vars", name=name) or "the cell that makes it did not run") + ".")
     if got != want:
         hint = " block_change_dim needs the stride that halves height and width." if name == "output_tensor_2" else ""
         fail(f"{name} has the shape {tuple(got)}, not {tuple(want)}.{hint}")
@@ -126,8 +126,17 @@ def main_path_problem(result: dict, cin: int, cout: int, stride: int) -> str:
             return "conv1 must have no bias (bias=False): BatchNorm follows it"
     if main["bn1"].get("features") not in (None, cout):
         return "bn1 must normalise conv1's output, which has out_channels channels"
-    if conv2.get("type") == "Conv2d" and (conv2["in"], conv2["out"]) != (cout, cout):
-        return "conv2 must go from out_channels to out_channels"
+    if conv2.get("type") == "Conv2d":
+        if (conv2["in"], conv2["out"]) != (cout, cout):
+            return "conv2 must go from out_channels to out_channels"
+        if conv2["kernel"] != [3, 3]:
+            return "conv2 must be a 3x3 convolution"
+        if conv2["stride"] != [1, 1]:
+            return "conv2 must use stride 1: only conv1 applies the block's stride"
+        if conv2["padding"] not in ([1, 1], "same"):
+            return "conv2 needs padding=1 (or 'same') to keep the size"
+        if conv2["bias"]:
+            return "conv2 must have no bias (bias=False): BatchNorm follows it"
     if main["bn2"].get("features") not in (None, cout):
         return "bn2 must normalise conv2's output, which has out_channels channels"
     if result.get("load"):

@@ -32,10 +32,13 @@ def _expected(submission) -> dict:
 
 
 def _check_output(got, expected: np.ndarray, what: str, problem: str) -> None:
+    if isinstance(got, np.ndarray) and close(got, expected):
+        return
+    if problem:
+        fail(problem + ".")
     if isinstance(got, dict) and "error" in got:
-        fail(f"{what}: {problem or 'it raised ' + describe_error(got['error'])}.")
-    if not (isinstance(got, np.ndarray) and close(got, expected)):
-        fail(f"{what}: {problem or 'it does not compute what ResNet18 computes there'}.")
+        fail(f"{what} raised {describe_error(got['error'])}.")
+    fail(f"{what} does not compute what ResNet18 computes there.")
 
 
 @points(0.5)
@@ -63,7 +66,7 @@ def test_resnet18_adaptation_fc(submission):
     elif fc["out"] == 1000:
         problem = "resnet_model.fc still has ImageNet's 1000 outputs: replace it with a layer for 2 classes"
     elif fc["out"] != 2:
-        problem = f"resnet_model.fc gives {fc['out']} outputs; PneumoniaMNIST has 2 classes"
+        problem = f"resnet_model.fc gives {fc['out']} output{'s' if fc['out'] != 1 else ''}; PneumoniaMNIST has 2 classes"
     elif fc["in"] != 512:
         problem = "resnet_model.fc must take the 512 features of ResNet18's last stage (resnet_model.fc.in_features)"
     _check_output(result.get("fc_out"), _expected(submission)["fc_out"], "resnet_model.fc", problem)
@@ -89,7 +92,7 @@ def test_resnet18_adaptation_output_shape(submission):
     for name, want, hint in (("images", [4, 1, 28, 28], "a batch of 4 one-channel 28x28 images: check batch_size"),
                              ("output", [4, 2], "two scores for each of the 4 images")):
         if shapes.get(name) is None:
-            earlier = submission.first_failure_before("resnet")
+            earlier = submission.first_failure_before("resnet", name=name)
             fail(f"{name} is not defined when the checks run" + (f": {earlier}." if earlier else "."))
         if shapes[name] != want:
             fail(f"{name} has the shape {tuple(shapes[name])}; it should be {tuple(want)}, {hint}.")

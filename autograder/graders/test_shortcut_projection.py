@@ -8,7 +8,8 @@
   eval mode (1/3 per kind of change);
 * added before the final ReLU (1): the block's output is relu(main(x) + shortcut(x)), with the
   student's own main path and shortcut, so a mistake inside either does not cost this point
-  twice (0.5 for an identity block, 0.5 for a projecting one).
+  again as long as the block still runs; a block whose two paths give different shapes cannot
+  add them, and loses it (0.5 for an identity block, 0.5 for a projecting one).
 """
 
 from __future__ import annotations
