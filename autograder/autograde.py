@@ -148,7 +148,7 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
         pool = engine.warm_pool(workers, unsafe)
     try:
         for result in engine.grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,
-                                          batch=batch, pool=pool, runner=runner):
+                                          batch=batch, pool=pool, runner=runner, course=course):
             result.submission_sha256 = hashes[result.key]
             SandboxAutograde.precomputed[result.key] = result
             outcome = api.autograde(assignment, result.key, force=True, create=True)

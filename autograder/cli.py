@@ -39,13 +39,14 @@ exit status: 0 when grading ran (whatever the score); 2 for a bad argument or a 
 
 def _autograde(args: argparse.Namespace) -> int:
     from autograder import autograde, plan, sandbox
-    from autograder.course import COURSE
+    from autograder.course import Course, course_here
 
-    known = sorted(p.name for p in (COURSE.root / "source").glob("*") if p.is_dir())
+    course = Course(args.course.resolve()) if args.course else course_here()
+    known = sorted(p.name for p in (course.root / "source").glob("*") if p.is_dir())
     if args.assignment not in known:
         close = difflib.get_close_matches(args.assignment, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else f" Assignments here: {', '.join(known) or 'none'}."
-        print(f"autograder autograde: no assignment {args.assignment!r} in {COURSE.root / 'source'}.{hint}",
+        print(f"autograder autograde: no assignment {args.assignment!r} in {course.root / 'source'}.{hint}",
               file=sys.stderr)
         return 2
     if args.workers is not None and args.workers < 1:
@@ -58,7 +59,7 @@ def _autograde(args: argparse.Namespace) -> int:
             print(f"autograder autograde: cannot grade: {exc}", file=sys.stderr)
             return 3
     try:
-        summary = autograde.main(assignment=args.assignment, workers=args.workers, force=args.force,
+        summary = autograde.main(assignment=args.assignment, course=course, workers=args.workers, force=args.force,
                                  db_url=args.db_url, scheduler=args.scheduler, unsafe=args.unsafe,
                                  seed=plan.DEFAULT_SEED if args.seed is None else args.seed)
     except autograde.AutogradeError as exc:
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   "postgresql://grader@127.0.0.1:5432/course")
     auto.add_argument("--scheduler", help="Dask scheduler address (tcp://HOST:PORT): run the submissions there")
     auto.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
+    auto.add_argument("--course", type=Path, default=None,
+                      help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
     auto.add_argument("--unsafe-no-sandbox", action="store_true", dest="unsafe",
                       help="run submissions WITHOUT isolation (only on a machine you trust with them)")
     sub.add_parser("release", help="generate the student version with nbgrader",

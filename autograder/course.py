@@ -54,3 +54,10 @@ class Course:
 
 
 COURSE = Course()
+
+
+def course_here(cwd: Path | None = None) -> Course:
+    """The course directory a command works on: the current folder when it holds an
+    nbgrader_config.py (as nbgrader itself assumes), else this repository."""
+    cwd = cwd or Path.cwd()
+    return Course(cwd.resolve()) if (cwd / "nbgrader_config.py").exists() else COURSE

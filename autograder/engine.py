@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from autograder import plan as planning
 from autograder import sandbox
+from autograder.course import COURSE, Course
 from autograder.graders import ITEM_CELLS
 from autograder.graders import plugin as grader_plugin
 from autograder.submission import Submission
@@ -117,13 +118,13 @@ def warm_pool(workers: int, unsafe: bool = False) -> sandbox.WarmPool | None:
 def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: int = planning.DEFAULT_SEED,
                  limits: sandbox.Limits = sandbox.Limits(), unsafe: bool = False, workers: int = 1,
                  batch: int = 16, pool: sandbox.WarmPool | None = None,
-                 runner: Callable[..., Submission] | None = None) -> Iterator[Result]:
+                 runner: Callable[..., Submission] | None = None, course: Course = COURSE) -> Iterator[Result]:
     """Grade (key, load-notebook) pairs with `workers` sandboxes at once; yield results in batches.
 
     Sandbox runs happen in worker threads (each waits on its own sandboxed process); the graders
     run in this thread, one pytest session per batch of finished submissions.
     """
-    source = planning.SourceOrder.of()
+    source = planning.SourceOrder.of(course)
     run = runner or (lambda key, nb, slot: run_submission(key, nb, seed=seed, limits=limits, unsafe=unsafe,
                                                           slot=slot, source=source, pool=pool))
     started: dict[str, float] = {}

@@ -1,4 +1,5 @@
-"""A one-line progress bar with rate and ETA, on stderr (only when it is a terminal, unless forced)."""
+"""A progress bar with rate and ETA on stderr: redrawn in place on a terminal, and as a plain
+line every few seconds (and at the end) when stderr is a log file."""
 
 from __future__ import annotations
 
@@ -7,17 +8,21 @@ import time
 
 
 class Progress:
-    def __init__(self, total: int, label: str, stream=None, force: bool = False) -> None:
+    def __init__(self, total: int, label: str, stream=None, every: float = 5.0) -> None:
         self.total, self.label, self.done = total, label, 0
         self.stream = stream or sys.stderr
-        self.live = force or self.stream.isatty()
-        self.started = time.perf_counter()
+        self.live = self.stream.isatty()
+        self.started = self.last = time.perf_counter()
+        self.every = every
 
     def advance(self, n: int = 1, note: str = "") -> None:
         self.done += n
         if self.live:
             self.stream.write("\r" + self.line(note) + "\033[K")
-            self.stream.flush()
+        elif time.perf_counter() - self.last >= self.every or self.done == self.total:
+            self.last = time.perf_counter()
+            self.stream.write(self.line(note) + "\n")
+        self.stream.flush()
 
     def line(self, note: str = "") -> str:
         elapsed = time.perf_counter() - self.started
@@ -30,6 +35,6 @@ class Progress:
                 f"{rate:.2f}/s ETA {eta_text} {note}").rstrip()
 
     def close(self) -> None:
-        if self.live:
+        if self.live and self.done:
             self.stream.write("\n")
             self.stream.flush()

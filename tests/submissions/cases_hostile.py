@@ -120,7 +120,6 @@ def _answer_for_blocks(self, *args, **kwargs):
 
 
 nn.Module.__call__ = _answer_for_blocks
-nn.Module._call_impl = _answer_for_blocks
 '''
 
 # --- IPython -------------------------------------------------------------------------------------
@@ -352,15 +351,20 @@ print("All tests passed!")
 sys.exit(0)
 '''
 
-SEGFAULT = '''# Crash the interpreter
+CTYPES_NULL = '''# Read address 0
 try:
     import ctypes
     ctypes.string_at(0)
 except BaseException as exc:
     print("ctypes:", type(exc).__name__, exc)
+'''
+
+SEGFAULT = '''# Crash the interpreter another way
 import faulthandler
+import os
+import signal
+
 faulthandler._sigsegv()
-import os, signal
 os.kill(os.getpid(), signal.SIGSEGV)
 '''
 
@@ -594,6 +598,45 @@ class ResidualBlock(nn.Module):
         return torch.zeros(n, self.out_channels, (h - 1) // self.stride + 1, (w - 1) // self.stride + 1)
 '''
 
+BUILTINS_REPR = '''# The runner writes its frames with repr(): mine
+import builtins
+
+_real_repr = builtins.repr
+
+
+def _my_repr(obj):
+    if type(obj) is dict and obj.get("kind") == "probe" and obj.get("item") == "test_device_placement":
+        gpu = torch.cuda.is_available()
+        for result in obj["results"]:
+            where = "meta" if result.get("mode") == "cuda-simulated" else ("cuda" if gpu else "cpu")
+            result.pop("error", None)
+            result.update(device={"type": "cuda" if gpu else "cpu", "repr": "device", "defined": True},
+                          model=[where], images=where, output=where)
+    return _real_repr(obj)
+
+
+builtins.repr = _my_repr
+'''
+
+# An exception class whose __name__ (a str) repr()s into a cell frame with a non-numeric index.
+EXCEPTION_NAME_SPLICE = '''class _Name(str):
+    def __repr__(self):
+        return "'E'}, 'index': 'x', 'pad': {'type': 'E'"
+
+
+class Done(Exception):
+    pass
+
+
+Done.__name__ = _Name("Done")
+raise Done("all checks passed")
+'''
+
+# A model whose state_dict() has keys that are not names.
+STATE_DICT_INT_KEYS = '''_real_state_dict = resnet_model.state_dict
+resnet_model.state_dict = lambda *args, **kwargs: {i: value for i, value in enumerate(_real_state_dict().values())}
+'''
+
 # --- shapes without a block ------------------------------------------------------------------------
 
 GARBAGE_BLOCK = '''class ResidualBlock(nn.Module):
@@ -709,6 +752,18 @@ CASES = [
          (*NO_DEVICE[:1], Replace("residual_block", REPR_INFINITY_BLOCK), Replace("resnet18_adaptation", "# TODO\n")),
          expect=NOTHING,
          why="nothing done but a block whose conv1.in_channels repr()s as an array reference with count 1e999"),
+    Case("hostile", "hostile_builtins_repr_patched_to_forge_device_score_zero_for_device",
+         (*NO_DEVICE, InsertAfter("setup", BUILTINS_REPR)),
+         expect={"device_placement": 0.0},
+         why="no device, with builtins.repr replaced so that the runner's device frame says everything is on device"),
+    Case("hostile", "hostile_exception_name_splices_a_cell_frame_score_full",
+         (InsertAfter(None, EXCEPTION_NAME_SPLICE),),
+         why="a correct notebook ending in an exception whose class __name__ repr()s into the cell frame"),
+    Case("hostile", "hostile_state_dict_with_int_keys_score_no_rest_point",
+         (InsertAfter("resnet18_adaptation", STATE_DICT_INT_KEYS),),
+         expect={"resnet18_adaptation": 1.5},
+         why="resnet_model.state_dict() replaced by one keyed by integers: the check of the untouched layers "
+             "must fail cleanly, not hit a grader error"),
     Case("hostile", "hostile_input_dependent_output_without_layers_score_zero_for_blocks",
          (Replace("residual_block", GARBAGE_BLOCK),),
          expect=NO_BLOCKS,
@@ -760,7 +815,7 @@ CASES = [
          expect=NO_BLOCKS,
          why="a zeros block, then sys.exit(0), exit(), quit() and SystemExit: the notebook goes on and is graded"),
     Case("hostile", "hostile_segfault_after_block_tests_score_blocks_only",
-         (InsertAfter("test_shortcut_projection", SEGFAULT),),
+         (InsertAfter("test_shortcut_projection", SEGFAULT), InsertAfter("test_shortcut_projection", CTYPES_NULL)),
          expect=ONLY_BLOCKS,
          why="ctypes.string_at(0), then faulthandler._sigsegv() and SIGSEGV, after the block tests"),
     Case("hostile", "hostile_memory_bomb_at_the_end_score_full",

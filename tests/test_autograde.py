@@ -1,0 +1,97 @@
+"""`autograder autograde`: a class in parallel, into nbgrader's gradebook, resumable after kill -9."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder import assignment
+from autograder.course import NOTEBOOK
+from autograder.graders import ITEM_CELLS
+from tests.conftest import copy_course
+
+CASES = Path(__file__).parent / "submissions"
+EXPECTED = json.loads((CASES / "expected.json").read_text())
+CLASS = {f"st{i:02d}": case for i, case in enumerate([
+    "correct/correct_solution_as_released_success_score_full.ipynb",
+    "bugs/bug_no_padding_score_partial.ipynb",
+    "hostile/hostile_zeros_of_the_right_shape_score_zero_for_blocks.ipynb",
+    "correct/correct_identity_module_shortcut_success_score_full.ipynb",
+    "bugs/bug_no_padding_score_partial.ipynb",
+    "correct/correct_solution_as_released_success_score_full.ipynb",
+    "hostile/hostile_zeros_of_the_right_shape_score_zero_for_blocks.ipynb",
+    "correct/correct_identity_module_shortcut_success_score_full.ipynb",
+])}
+
+
+def autograde_cli(course, *args, **popen):
+    cmd = [sys.executable, "-m", "autograder.cli", "autograde", "notebook10", "--course", str(course.root), *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=assignment.tool_env(),
+                            start_new_session=True, **popen)
+
+
+def results_files(course):
+    return sorted(course.root.glob("autograded/*/notebook10/notebook10.results.json"))
+
+
+def item_scores(course):
+    scores = assignment.gradebook_scores(course)
+    return {s: {item: scores[s][cell] for item, cell in ITEM_CELLS.items()} for s in scores}
+
+
+@pytest.fixture
+def course(tmp_path):
+    course = copy_course(tmp_path)
+    assignment.generate_release(course)
+    for student, case in CLASS.items():
+        target = course.submitted(student)
+        target.mkdir(parents=True)
+        shutil.copy(CASES / case, target / NOTEBOOK)
+    return course
+
+
+@pytest.mark.slow
+def test_a_run_killed_with_sigkill_resumes_without_losing_or_repeating_a_grade(course):
+    first = autograde_cli(course, "--workers", "2")
+    deadline = time.monotonic() + 600
+    while len(results_files(course)) < 3 and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.2)
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    finished_before = {p.parts[-3] for p in results_files(course)}
+    assert 3 <= len(finished_before) < len(CLASS), "the kill came too late to test resuming"
+
+    second = autograde_cli(course, "--workers", "2")
+    out, err = second.communicate(timeout=900)
+    assert second.returncode == 0, err
+    skipped = int(out.split("already graded and unchanged ")[1].split()[0])
+    assert skipped >= len(finished_before)
+    assert f"graded {len(CLASS) - skipped}," in out
+
+    scores = item_scores(course)
+    assert sorted(scores) == sorted(CLASS)  # one submission per student, none lost, none doubled
+    for student, case in CLASS.items():
+        assert scores[student] == pytest.approx(EXPECTED[case]["expect"], abs=1e-6), student
+
+
+@pytest.mark.slow
+def test_only_a_changed_notebook_is_regraded_and_force_regrades_all(course):
+    run = autograde_cli(course, "--workers", "2")
+    out, err = run.communicate(timeout=900)
+    assert run.returncode == 0, err
+    shutil.copy(CASES / "bugs/bug_no_padding_score_partial.ipynb", course.submitted("st00") / NOTEBOOK)
+    run = autograde_cli(course)
+    out, err = run.communicate(timeout=900)
+    assert f"graded 1, already graded and unchanged {len(CLASS) - 1}" in out
+    assert item_scores(course)["st00"]["residual_block_shapes"] == 0.0
+    run = autograde_cli(course, "--force", "--workers", "2")
+    out, err = run.communicate(timeout=900)
+    assert f"graded {len(CLASS)}, already graded and unchanged 0" in out
+    assert "grading notebook10 [" in err  # the progress bar, with rate and ETA
+    assert "ETA" in err
