@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up first.
-.PHONY: setup demo test release solutions figures standin clean
+.PHONY: setup demo test bench release solutions figures standin clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,6 +12,10 @@ demo: setup
 
 test: setup
 	@$(PY) -m pytest
+
+# Stock nbgrader against ours on N submissions (default 40), side by side: prints, never asserts.
+bench: setup
+	@$(PY) scripts/bench.py $(if $(N),--n $(N))
 
 # Instructor chores: regenerate what is committed from source/ (tests fail when it is stale).
 release: setup

@@ -109,12 +109,13 @@ def autograde(course: Course = COURSE, assignment: str = ASSIGNMENT, *extra: str
     return _require(nbgrader("autograde", assignment, *extra, course=course, timeout=3600), "nbgrader autograde")
 
 
-def gradebook_scores(course: Course = COURSE, assignment: str = ASSIGNMENT) -> dict[str, dict[str, float]]:
+def gradebook_scores(course: Course = COURSE, assignment: str = ASSIGNMENT,
+                     db_url: str | None = None) -> dict[str, dict[str, float]]:
     """Student -> grade cell id -> score, read from nbgrader's gradebook."""
     from nbgrader.api import Gradebook
 
     scores: dict[str, dict[str, float]] = {}
-    with Gradebook(f"sqlite:///{course.gradebook}") as gb:
+    with Gradebook(db_url or f"sqlite:///{course.gradebook}") as gb:
         for submission in gb.assignment_submissions(assignment):
             for notebook in submission.notebooks:
                 scores[submission.student_id] = {g.name: float(g.score) for g in notebook.grades}

@@ -60,6 +60,10 @@ def _load_config(course: Course, db_url: str | None):
     from nbgrader.coursedir import CourseDirectory
     from traitlets.config.loader import PyFileConfigLoader
 
+    # nbgrader runs `alembic` by name: make this environment's tools findable
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     if not course.config_file.exists():
         raise AutogradeError(f"{course.config_file} not found: run this in the course directory (the repository root).")
     config = PyFileConfigLoader(course.config_file.name, path=str(course.root)).load_config()
@@ -77,6 +81,23 @@ def _already_done(course: Course, assignment: str, student: str, submitted: Path
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return recorded == sha256(submitted) and student in graded_in_db
+
+
+def _ensure_assignment(api, db_url: str, assignment: str) -> None:
+    """A gradebook that does not know the assignment yet (a new PostgreSQL one, say) learns it the
+    way nbgrader teaches it: generate_assignment, which records the cells and their checksums."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+            return
+        except MissingEntry:
+            pass
+    outcome = api.generate_assignment(assignment, force=True, create=True)
+    if not outcome.get("success"):
+        raise AutogradeError(f"the gradebook {db_url} has no assignment {assignment!r} and "
+                             f"`nbgrader generate_assignment` failed:\n{outcome.get('log', '')[-2000:]}")
 
 
 def _graded_in_gradebook(db_url: str, assignment: str) -> set[str]:
@@ -126,6 +147,7 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
     submissions = discover(course, assignment)
     if not submissions:
         raise AutogradeError(f"no submissions found under {course.root / 'submitted'}/*/{assignment}/{NOTEBOOK}")
+    _ensure_assignment(api, coursedir.db_url, assignment)
     done = set() if force else _graded_in_gradebook(coursedir.db_url, assignment)
     summary = Summary()
     todo = {}
@@ -134,21 +156,26 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
             summary.skipped.append(student)
         else:
             todo[student] = path
+    requested_workers = workers
     workers = workers or os.cpu_count() or 1
     bar = Progress(len(todo), f"grading {assignment}", stream=progress_stream)
     hashes = {student: sha256(path) for student, path in todo.items()}
     items = [(student, (lambda p=path: p.read_bytes())) for student, path in todo.items()]
-    pool = None
-    runner = None
+    pool, dask = None, None
     if scheduler:
-        from autograder import distributed
+        from autograder.scaleout import DaskRunner
 
-        runner = distributed.Runner(scheduler, seed=seed, limits=limits, unsafe=unsafe).run
+        try:
+            dask = DaskRunner(scheduler, seed=seed, limits=limits, unsafe=unsafe, course=course)
+        except sandbox.SandboxUnavailable as exc:
+            raise AutogradeError(str(exc)) from None
+        workers = requested_workers or dask.slots
     else:
         pool = engine.warm_pool(workers, unsafe)
     try:
         for result in engine.grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,
-                                          batch=batch, pool=pool, runner=runner, course=course):
+                                          batch=batch, pool=pool, runner=dask.run if dask else None,
+                                          course=course):
             result.submission_sha256 = hashes[result.key]
             SandboxAutograde.precomputed[result.key] = result
             outcome = api.autograde(assignment, result.key, force=True, create=True)
@@ -170,6 +197,8 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
         bar.close()
         if pool is not None:
             pool.close()
+        if dask is not None:
+            dask.close()
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -3,7 +3,8 @@
 #   - the virtual environment .venv with this package and its dependencies (pyproject.toml);
 #   - the offline stand-in for PneumoniaMNIST in .data/medmnist, and the hook that lets
 #     medmnist find it (see autograder/standin.py);
-#   - bubblewrap, the sandbox the graders run submissions in (Debian package, needs root or sudo).
+#   - bubblewrap, the sandbox the graders run submissions in, and PostgreSQL, for the gradebook
+#     test (Debian packages, installed when run as root or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,14 +28,18 @@ fi
 
 "$VENV/bin/python" -m autograder.standin setup --quiet
 
-if ! command -v bwrap >/dev/null 2>&1; then
+# System packages the tests need: bubblewrap (the sandbox) and PostgreSQL (the gradebook test).
+need=""
+command -v bwrap >/dev/null 2>&1 || need="$need bubblewrap"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
+if [ -n "$need" ]; then
     if [ "$(id -u)" = 0 ]; then
-        echo "setup: installing bubblewrap (the submission sandbox)"
-        apt-get install -y -qq bubblewrap >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq bubblewrap >/dev/null; }
+        echo "setup: installing$need"
+        apt-get install -y -qq $need >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq $need >/dev/null; }
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-        sudo apt-get install -y -qq bubblewrap >/dev/null
+        sudo apt-get install -y -qq $need >/dev/null
     else
-        echo "setup: bubblewrap (bwrap) is not installed and this user cannot install it." >&2
-        echo "       Ask an administrator to run: apt-get install bubblewrap" >&2
+        echo "setup: missing system packages:$need, and this user cannot install them." >&2
+        echo "       Ask an administrator to run: apt-get install$need" >&2
     fi
 fi

@@ -55,6 +55,7 @@ class ResidualBlock(_BasicBlock):
 
 DEVICE_LINES = 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")\nprint(f"Using device: {device}")'
 NO_DEVICE = (Sub("setup", DEVICE_LINES, "# (no device: everything stays where it is made)"),
+             Sub("residual_block_demo", ".to(device)", ""),
              Sub("resnet18_adaptation", "resnet_model.to(device)\n", "\n"),
              Sub("resnet18_adaptation", "images = images.to(device)\n", "\n"))
 
@@ -559,6 +560,14 @@ send({"kind": "probe", "index": probe_cell, "item": "test_residual_block_shapes"
 print("forged", len(results), "results")
 '''
 
+FORGED_CELL_INDEX = '''# A cell frame whose index is a probe's place in the plan, and one past its end
+send = _runner["send"]
+probe_cell = next(i for i, c in enumerate(_runner["plan"]["cells"]) if c["kind"] == "probe")
+for index in (probe_cell, len(_runner["plan"]["cells"]) + 1000):
+    send({"kind": "cell", "index": index, "status": "ok", "error": None, "output": "", "seconds": 0.0})
+print("sent cell frames for", probe_cell, "and one past the end")
+'''
+
 # A str whose repr() closes the probe's result early and rewrites the rest of the frame.
 REPR_RESTRUCTURE = '''
 class _Spliced(str):
@@ -744,12 +753,17 @@ CASES = [
          expect=NO_BLOCKS,
          why="a zeros block whose forward walks up to the runner's frame, then sends forged shape results with "
              "the runner's own send()"),
+    Case("hostile", "hostile_runner_frame_stolen_to_send_bogus_cell_indexes_score_zero_for_blocks",
+         (Replace("residual_block", FRAME_THIEF_BLOCK), InsertAfter("test_shortcut_projection", FORGED_CELL_INDEX)),
+         expect=NO_BLOCKS,
+         why="a zeros block whose forward steals the runner's send(), then cell frames indexed at a probe and "
+             "past the plan's end"),
     Case("hostile", "hostile_repr_splices_the_device_frame_score_zero_for_device",
          (*NO_DEVICE, InsertAfter("resnet18_adaptation", REPR_RESTRUCTURE)),
          expect={"device_placement": 0.0},
          why="no device, and a batch whose device type's repr() rewrites the evidence frame's results"),
     Case("hostile", "hostile_repr_sends_an_infinite_array_count_score_zero",
-         (*NO_DEVICE[:1], Replace("residual_block", REPR_INFINITY_BLOCK), Replace("resnet18_adaptation", "# TODO\n")),
+         (*NO_DEVICE[:2], Replace("residual_block", REPR_INFINITY_BLOCK), Replace("resnet18_adaptation", "# TODO\n")),
          expect=NOTHING,
          why="nothing done but a block whose conv1.in_channels repr()s as an array reference with count 1e999"),
     Case("hostile", "hostile_builtins_repr_patched_to_forge_device_score_zero_for_device",
@@ -815,9 +829,9 @@ CASES = [
          expect=NO_BLOCKS,
          why="a zeros block, then sys.exit(0), exit(), quit() and SystemExit: the notebook goes on and is graded"),
     Case("hostile", "hostile_segfault_after_block_tests_score_blocks_only",
-         (InsertAfter("test_shortcut_projection", SEGFAULT), InsertAfter("test_shortcut_projection", CTYPES_NULL)),
+         (InsertAfter("residual_block_demo", CTYPES_NULL), InsertAfter("test_shortcut_projection", SEGFAULT)),
          expect=ONLY_BLOCKS,
-         why="ctypes.string_at(0), then faulthandler._sigsegv() and SIGSEGV, after the block tests"),
+         why="ctypes.string_at(0) before the block tests, then faulthandler._sigsegv() and SIGSEGV after them"),
     Case("hostile", "hostile_memory_bomb_at_the_end_score_full",
          (InsertAfter(None, MEMORY_BOMB),),
          why="touched memory until MemoryError at ever smaller sizes, then filling /dev/shm, /tmp and home"),

@@ -1,0 +1,154 @@
+"""`make bench`: stock `nbgrader autograde` against `autograder autograde`, side by side, one run.
+
+Builds N submissions (default 40: about half correct, a third buggy, the rest the blank
+release) into two fresh copies of the course, times stock nbgrader (in-kernel execution, one
+submission at a time) on one and ours on the other, and prints both times, the ratio,
+submissions per second, warm latency for one submission and peak memory. It prints; it does
+not assert. `--ours-only --n 1000` times our side alone on a large class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder import assignment, autograde, engine, sandbox  # noqa: E402
+from autograder.course import COURSE, NOTEBOOK, Course  # noqa: E402
+
+STOCK_PIPELINE = """
+# Stock nbgrader: execute each submission in a kernel next to the visible test cells.
+from nbgrader.preprocessors import Execute
+c.Autograde.autograde_preprocessors = [Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                       SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+"""
+
+
+def mix(n: int) -> list[Path]:
+    cases = REPO / "tests" / "submissions"
+    correct = sorted((cases / "correct").glob("*.ipynb"))
+    buggy = sorted((cases / "bugs").glob("*.ipynb"))
+    blank = [COURSE.release() / NOTEBOOK]
+    pattern = [correct] * 9 + [buggy] * 7 + [blank] * 4  # 45% correct, 35% buggy, 20% blank
+    picks, counters = [], {}
+    for i in range(n):
+        group = pattern[i % len(pattern)]
+        k = counters.get(id(group), 0)
+        counters[id(group)] = k + 1
+        picks.append(group[k % len(group)])
+    return picks
+
+
+def make_course(root: Path, notebooks: list[Path], stock: bool) -> Course:
+    root.mkdir(parents=True)
+    shutil.copy2(COURSE.config_file, root / "nbgrader_config.py")
+    if stock:
+        with open(root / "nbgrader_config.py", "a") as f:
+            f.write(STOCK_PIPELINE)
+    shutil.copytree(COURSE.source(), root / "source" / "notebook10")
+    course = Course(root)
+    assignment.generate_release(course)
+    for i, nb in enumerate(notebooks):
+        target = course.submitted(f"student{i:04d}")
+        target.mkdir(parents=True)
+        shutil.copy(nb, target / NOTEBOOK)
+    return course
+
+
+class RssSampler(threading.Thread):
+    """Peak resident memory of the zygote processes, sampled every 0.2 s."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak, self.running = 0, True
+
+    def run(self) -> None:
+        while self.running:
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    if b"zygote.serve" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                            if line.startswith("VmRSS:"):
+                                self.peak = max(self.peak, int(line.split()[1]) * 1024)
+                except OSError:
+                    pass
+            time.sleep(0.2)
+
+
+def time_stock(course: Course) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "notebook10"], cwd=course.root,
+                   env=assignment.tool_env(course), capture_output=True, check=True)
+    return time.perf_counter() - started
+
+
+def time_ours(course: Course, workers: int) -> tuple[float, autograde.Summary, int]:
+    sampler = RssSampler()
+    sampler.start()
+    summary = autograde.main(assignment="notebook10", course=course, workers=workers, progress_stream=sys.stderr)
+    sampler.running = False
+    sampler.join()
+    return summary.seconds, summary, sampler.peak
+
+
+def warm_latency(notebook: Path) -> float:
+    pool = engine.warm_pool(1)
+    try:
+        item = [("warm-up", lambda: notebook.read_bytes())]
+        list(engine.grade_stream(item, pool=pool, batch=1))  # first one warms the graders too
+        started = time.perf_counter()
+        list(engine.grade_stream([("timed", lambda: notebook.read_bytes())], pool=pool, batch=1))
+        return time.perf_counter() - started
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=int(os.environ.get("N", 40)), help="submissions (default 40)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--ours-only", action="store_true", help="skip stock nbgrader (for large N)")
+    args = parser.parse_args()
+    notebooks = mix(args.n)
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    print(f"Benchmark: {args.n} submissions on {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"sandbox: {sandbox.check_available()}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="nb10-bench-") as tmp:
+        ours_course = make_course(Path(tmp) / "ours", notebooks, stock=False)
+        ours, summary, zygote_rss = time_ours(ours_course, args.workers)
+        peaks = [r.peak_memory for r in summary.results.values() if r.peak_memory]
+        print(f"  autograder autograde --workers {args.workers}: {ours:8.1f} s  ({ours / args.n:.2f} s per submission, "
+              f"{args.n / ours:.2f} submissions/s)", flush=True)
+        if not args.ours_only:
+            stock_course = make_course(Path(tmp) / "stock", notebooks, stock=True)
+            stock = time_stock(stock_course)
+            print(f"  stock nbgrader autograde:        {stock:8.1f} s  ({stock / args.n:.2f} s per submission, "
+                  f"{args.n / stock:.2f} submissions/s)")
+            print(f"  ratio (stock / ours): {stock / ours:.1f}x")
+        print(f"  warm latency for a single submission: {warm_latency(COURSE.source() / NOTEBOOK):.2f} s")
+        print(f"  peak memory per worker: zygote {gib(zygote_rss)} resident (shared with its forks), "
+              f"plus at most {gib(max(peaks, default=0))} per submission sandbox (memory cgroup peak)")
+        print(f"  1000 submissions at this rate: {1000 * ours / args.n / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
