@@ -18,7 +18,7 @@ TEST_LIMITS = Limits(cell_seconds=10, submission_seconds=60)
 @pytest.fixture(scope="session")
 def graded():
     notebooks = {name: (HERE / name).read_bytes() for name in EXPECTED}
-    return engine.grade(notebooks, limits=TEST_LIMITS)
+    return engine.grade(notebooks, limits=TEST_LIMITS, warm=True, workers=2)
 
 
 def test_the_committed_cases_are_what_the_case_lists_build():
