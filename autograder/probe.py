@@ -24,9 +24,11 @@ MAIN_PARTS = ("conv1", "bn1", "conv2", "bn2")
 # does not change what the probes compute.
 _relu = torch.nn.functional.relu
 _no_grad = torch.no_grad
+_allclose = torch.allclose
 _tensor_type = torch.Tensor
 _TB = getattr(torch._C, "TensorBase", None) or torch._C._TensorBase  # C type: its methods cannot be replaced
 _detach, _to, _reshape, _contiguous, _numpy, _size = _TB.detach, _TB.to, _TB.reshape, _TB.contiguous, _TB.numpy, _TB.size
+_device_of, _device_cls = _TB.device.__get__, torch.device
 
 
 # ---- values both sides derive from a seed -------------------------------------------------
@@ -195,12 +197,14 @@ def _construct(namespace: dict, spec: dict) -> nn.Module:
 
 def probe_block_shapes(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
     block = _construct(namespace, spec)
+    main, _ = block_parts(block)
+    missing = [name for name, module in main.items() if not isinstance(module, nn.Module)]
     block.eval()
     x1, x2 = make_input(spec["input"], spec["seed"]), make_input(spec["input"], spec["seed"] + 1)
     with _no_grad():
         y1, y1b, y2 = block(x1), block(x1), block(x2)
     return {"shape": _shape(y1), "y1": blobs.array(y1, SAMPLE), "y1b": blobs.array(y1b, SAMPLE),
-            "y2": blobs.array(y2, SAMPLE)}
+            "y2": blobs.array(y2, SAMPLE), "missing_layers": missing}
 
 
 def probe_block_numeric(namespace: dict, spec: dict, blobs: _Blobs, describe_error: Callable) -> dict:
@@ -274,31 +278,57 @@ def probe_resnet(namespace: dict, spec: dict, blobs: _Blobs, describe_error: Cal
 
 
 def probe_shapes(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
-    """Shapes of the notebook's own tensors, with a sample of values (a constant is suspicious)."""
+    """Shapes of the notebook's own output tensors, and whether each is what its block gives for
+    its input: the block is run again on that input (in train mode, as the notebook ran it)."""
     out = {}
-    for name in spec["vars"]:
+    for name, (block_name, input_name) in spec["vars"].items():
         value = namespace.get(name)
-        out[name] = {"shape": _shape(value), "sample": blobs.array(value, SAMPLE)} if isinstance(value, _tensor_type) \
-            else {"shape": None}
+        if not isinstance(value, _tensor_type):
+            out[name] = {"shape": None}
+            continue
+        out[name] = {"shape": _shape(value), "sample": blobs.array(value, SAMPLE), "reproduced": False}
+        block, given = namespace.get(block_name), namespace.get(input_name)
+        if isinstance(block, nn.Module):
+            out[name]["missing_layers"] = [k for k, m in block_parts(block)[0].items() if not isinstance(m, nn.Module)]
+        if isinstance(block, nn.Module) and isinstance(given, _tensor_type):
+            try:
+                with _no_grad():
+                    again = block.train()(given)
+                out[name]["reproduced"] = bool(_shape(again) == _shape(value) and
+                                               _allclose(_to(again, device="cpu"), _to(value, device="cpu"),
+                                                         rtol=1e-4, atol=1e-5))
+            except Exception:
+                pass
     return out
 
 
 def _device_type(value: Any) -> str | None:
     try:
-        return torch.device(value).type
+        return _device_cls(value).type
     except Exception:
         return None
 
 
+def _tensor_device(value: Any) -> str | None:
+    return _device_of(value).type if isinstance(value, _tensor_type) else None
+
+
 def probe_device(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
+    """Where `device`, the model, the batch and the output are, read through torch's own C
+    accessors (a notebook that patches torch.Tensor.device does not change what is read)."""
     device = namespace.get("device")
     model = namespace.get("resnet_model")
-    tensors = list(model.parameters()) + list(model.buffers()) if isinstance(model, nn.Module) else []
+    kinds = set()
+    if isinstance(model, nn.Module):
+        for module in model.modules():
+            for tensor in list(vars(module).get("_parameters", {}).values()) + list(vars(module).get("_buffers", {}).values()):
+                if isinstance(tensor, _tensor_type):
+                    kinds.add(_tensor_device(tensor))
     return {
-        "device": {"type": _device_type(device), "repr": repr(device)[:80], "defined": "device" in namespace},
-        "model": sorted({t.device.type for t in tensors}) if tensors else None,
-        "images": namespace["images"].device.type if isinstance(namespace.get("images"), _tensor_type) else None,
-        "output": namespace["output"].device.type if isinstance(namespace.get("output"), _tensor_type) else None,
+        "device": {"type": _device_type(device), "defined": "device" in namespace},
+        "model": sorted(kinds) if kinds else None,
+        "images": _tensor_device(namespace.get("images")),
+        "output": _tensor_device(namespace.get("output")),
     }
 
 

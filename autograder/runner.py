@@ -33,20 +33,25 @@ CELL_OUTPUT_CAP = 20_000  # characters of stdout+stderr kept per cell
 NOTE_OFFLINE = "[grader] not run: grading is offline and every package the notebook needs is installed."
 
 
-_PLAIN = (str, int, float, bool, type(None))
+def _make_plain():
+    exact = (str, int, float, bool, type(None))
+
+    def plain(value: object, depth: int = 0) -> object:
+        """Only exact built-in types go into a frame: a student's object (a str subclass, say)
+        could otherwise choose what repr() writes into the evidence stream."""
+        kind = type(value)
+        if kind in exact:
+            return value
+        if depth < 12 and kind in (list, tuple):
+            return [plain(v, depth + 1) for v in value]
+        if depth < 12 and kind is dict:
+            return {k: plain(v, depth + 1) for k, v in value.items() if type(k) is str}
+        return "<object>"
+
+    return plain  # the recursion goes through this closure, not a module attribute
 
 
-def plain(value: object, depth: int = 0) -> object:
-    """Only exact built-in types go into a frame: a student's object (a str subclass, say) could
-    otherwise choose what repr() writes into the evidence stream."""
-    kind = type(value)
-    if kind in _PLAIN:
-        return value
-    if depth < 12 and kind in (list, tuple):
-        return [plain(v, depth + 1) for v in value]
-    if depth < 12 and kind is dict:
-        return {k: plain(v, depth + 1) for k, v in value.items() if type(k) is str}
-    return "<object>"
+plain = _make_plain()
 
 
 class CellTimeout(BaseException):
@@ -82,12 +87,38 @@ class _CappedText:
         return out
 
 
+_FRAME_ATTRS = {"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"}
+
+
 def _install_audit_guard() -> None:
-    """Refuse the routes into the grader's own memory (best effort, cannot be removed)."""
+    """Refuse the routes into the grader's own memory (cannot be removed once installed).
+
+    Besides ctypes, the gc walkers, tracing and /proc/*/mem, student code may not take hold of
+    a frame object itself (sys._getframe, inspect.currentframe, a traceback's or a generator's
+    frame): from a frame it could walk up into the probe and the runner. Libraries that read
+    frames for their own use (torch records a stack, IPython formats a traceback) still can.
+    """
     blocked_prefixes = ("ctypes.", "gc.get_")
     blocked = {"sys._current_frames", "sys.settrace", "sys.setprofile", "sys.monitoring.register_callback"}
+    getframe, basename, busy = sys._getframe, os.path.basename, [False]
+
+    def asked_by_student() -> bool:
+        """Whether the code asking (looking through inspect and traceback helpers) is a notebook cell."""
+        busy[0] = True
+        try:
+            frame = getframe(2)
+            while frame is not None and basename(frame.f_code.co_filename) in ("inspect.py", "traceback.py"):
+                frame = frame.f_back
+            return frame is not None and frame.f_code.co_filename.startswith("<ipython-input-")
+        finally:
+            busy[0] = False
 
     def guard(event: str, args: tuple) -> None:
+        if busy[0]:
+            return
+        if (event == "sys._getframe" or (event == "object.__getattr__" and len(args) > 1
+                                         and args[1] in _FRAME_ATTRS)) and asked_by_student():
+            raise RuntimeError("[grader] frame objects are not available to the notebook while grading")
         if event.startswith(blocked_prefixes) or event in blocked:
             raise RuntimeError(f"[grader] {event} is not available while grading")
         if event == "object.__setattr__" and len(args) > 1 and args[1] == "__code__":
@@ -98,8 +129,34 @@ def _install_audit_guard() -> None:
 
     sys.addaudithook(guard)
 
+    # A signal handler receives the interrupted frame: the notebook may ignore or reset
+    # signals, not install Python handlers. The runner keeps the real function for its timer.
+    import _signal
+    import signal as signal_module
+
+    real = _signal.signal
+
+    def guarded(signalnum, handler):
+        if callable(handler):
+            raise RuntimeError("[grader] installing a Python signal handler is not available while grading")
+        return real(signalnum, handler)
+
+    _signal.signal = signal_module.signal = guarded
+
 
 _CELL_FILE = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+
+
+def _hide_grader_modules() -> None:
+    """Drop the sandbox-side modules from sys.modules and __main__: the runner keeps its own
+    references, and a notebook that imports them anew gets fresh copies, so patching those
+    changes nothing the runner uses."""
+    for name in [n for n in sys.modules if n == __package__ or n.startswith(f"{__package__}.")]:
+        del sys.modules[name]
+    main = sys.modules.get("__main__")
+    for name, value in list(vars(main).items()) if main is not None else []:
+        if getattr(value, "__name__", "").startswith(f"{__package__}"):
+            delattr(main, name)
 
 
 def _error_info(exc: BaseException, cell_of_run: dict[int, int], cells: list[dict]) -> dict:
@@ -172,11 +229,12 @@ def _enter_counterfactual(torch) -> str:
 
 def run_world(world: str, plan: dict, fd: int, probe) -> None:
     nonce = plan["nonce"]
-    os_write = os.write
+    # held before any student code runs: replacing these module attributes later changes nothing here
+    os_write, to_text, run_probes, to_plain = os.write, repr, probe.run_probes, plain
     seq = [0]
 
     def send(meta: dict, blobs: list[bytes] = ()) -> None:
-        body = repr(plain(meta)).encode()
+        body = to_text(to_plain(meta)).encode()
         header = f"NB10 {nonce} {seq[0]} {len(body)} {' '.join(str(len(b)) for b in blobs)}\n".encode()
         seq[0] += 1
         data = header + body + b"".join(blobs)
@@ -200,17 +258,23 @@ def run_world(world: str, plan: dict, fd: int, probe) -> None:
     def on_alarm(signum, frame):
         raise CellTimeout(f"the cell ran longer than {time_limit:.0f} s")
 
+    import _signal
+
+    set_handler, set_timer = _signal.signal, signal.setitimer  # the C functions, before the guard wraps them
+
     # A world needs the cells up to its last probe; the real world also runs the rest, whose
     # outputs the student sees in the feedback.
     last = max((i for i, c in enumerate(cells) if c["kind"] == "probe" and world in c["worlds"]), default=-1)
     stop = len(cells) if world == "real" else last + 1
+    describe = _error_info
+    _hide_grader_modules()
     _install_audit_guard()
     for index, cell in enumerate(cells[:stop]):
         if cell["kind"] == "probe":
             if world in cell["worlds"]:
                 probe_started = time.monotonic()
-                results, blobs = probe.run_probes(cell["probes"], namespace, world=world, mode=mode,
-                                                  describe_error=lambda e: _error_info(e, cell_of_run, cells))
+                results, blobs = run_probes(cell["probes"], namespace, world=world, mode=mode,
+                                       describe_error=lambda e: describe(e, cell_of_run, cells))
                 send({"kind": "probe", "index": index, "item": cell["item"], "results": results,
                       "seconds": round(time.monotonic() - probe_started, 3)}, blobs)
             continue
@@ -220,18 +284,18 @@ def run_world(world: str, plan: dict, fd: int, probe) -> None:
         started = time.monotonic()
         status, error = "ok", None
         try:
-            signal.signal(signal.SIGALRM, on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, time_limit)
+            set_handler(signal.SIGALRM, on_alarm)
+            set_timer(signal.ITIMER_REAL, time_limit)
             cell_of_run[shell.execution_count] = index
             result = shell.run_cell(cell["source"], store_history=False, silent=False)
             exc = result.error_before_exec or result.error_in_exec
             if exc is not None:
                 status = "timeout" if isinstance(exc, CellTimeout) else "error"
-                error = _error_info(exc, cell_of_run, cells)
+                error = describe(exc, cell_of_run, cells)
         except CellTimeout as exc:
             status, error = "timeout", {"type": "CellTimeout", "message": str(exc), "cell": index, "line": None, "code": None}
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            set_timer(signal.ITIMER_REAL, 0)
             sys.stdout, sys.stderr = old
         shell.execution_count += 1
         send({"kind": "cell", "index": index, "status": status, "error": error, "output": out.text(),
@@ -278,14 +342,20 @@ def run_plan(plan: dict) -> None:
         child = os.fork()
         if child == 0:
             os.close(fds[0])
+            code = 0
             try:
                 run_world(worlds[1], plan, fds[1], probe)
+            except BaseException:
+                code = _report_crash()
             finally:
                 sys.stdout.flush()
-                os._exit(0)
+                os._exit(code)
         os.close(fds[1])
+    code = 0
     try:
         run_world(worlds[0], plan, fds[0], probe)
+    except BaseException:
+        code = _report_crash()
     finally:
         if child:
             try:
@@ -293,7 +363,18 @@ def run_plan(plan: dict) -> None:
             except ChildProcessError:
                 pass
         sys.stdout.flush()
-        os._exit(0)
+        os._exit(code)
+
+
+def _report_crash() -> int:
+    """The runner itself failed (not a cell): say so on the real stderr, exit non-zero."""
+    import traceback
+
+    try:
+        os.write(2, ("runner: " + traceback.format_exc()).encode(errors="replace"))
+    except BaseException:
+        pass
+    return 71
 
 
 def main() -> None:

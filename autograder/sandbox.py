@@ -200,8 +200,9 @@ class _Cgroup:
             return
         for line in lines:
             _, controllers, path = line.split(":", 2)
+            # cpu: each submission is one group with an equal share, however many processes it starts
             for controller, files in (("memory", {"memory.limit_in_bytes": limits.memory_bytes}),
-                                      ("pids", {"pids.max": limits.processes})):
+                                      ("pids", {"pids.max": limits.processes}), ("cpu", {})):
                 if controller not in controllers.split(","):
                     continue
                 folder = Path("/sys/fs/cgroup") / controller / path.lstrip("/") / name
@@ -240,7 +241,7 @@ class _Cgroup:
 
     @property
     def note(self) -> str:
-        return ("cgroup limits: " + ", ".join(d.parts[4] for d in self.dirs) if self.dirs
+        return ("cgroups: " + ", ".join(d.parts[4] for d in self.dirs) if self.dirs
                 else "cgroup limits: not available here (rlimits only)")
 
     def remove(self) -> None:

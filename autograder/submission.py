@@ -9,6 +9,21 @@ from autograder.evidence import World, parse
 from autograder.sandbox import RawRun
 
 
+TAMPERED = "tampered: the evidence names cells or checks that the plan does not have"
+
+
+def _checked(world: World, plan: dict) -> World:
+    """Evidence that does not fit the plan (a cell report for a probe's place, a probe result
+    nobody asked for) was not written by the runner: nothing from that world is believed."""
+    cells = plan["cells"]
+    asked = {p["id"] for c in cells if c["kind"] == "probe" and world.name in c["worlds"] for p in c["probes"]}
+    fits = all(type(i) is int and 0 <= i < len(cells) and cells[i]["kind"] == "code" for i in world.cells) \
+        and set(world.probes) <= asked
+    if not fits:
+        return World(world.name, world.mode, world.cuda, problem=TAMPERED)
+    return world
+
+
 @dataclass
 class Submission:
     key: str
@@ -20,7 +35,7 @@ class Submission:
 
     @classmethod
     def from_run(cls, key: str, plan: dict, raw: RawRun) -> "Submission":
-        worlds = {w: parse(raw.streams.get(w, b""), plan["nonce"], w) for w in plan["worlds"]}
+        worlds = {w: _checked(parse(raw.streams.get(w, b""), plan["nonce"], w), plan) for w in plan["worlds"]}
         return cls(key, plan["seed"], plan, worlds, raw)
 
     def world(self, name: str) -> World | None:

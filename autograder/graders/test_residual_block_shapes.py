@@ -6,8 +6,10 @@
 * main path (1): conv1 -> BN -> ReLU -> conv2 -> BN, built from the student's own conv1, bn1,
   conv2 and bn2 with seeded weights, compared numerically with reference code in train and
   eval mode (0.5 per block kind).
-A shape only counts when the output is a real function of the input: finite, the same for the
-same input in eval mode, different for a different input.
+A shape only counts when the output is a real function of the input (finite, the same for the
+same input in eval mode, different for a different input) computed by a block that has the
+scaffold's layers; the notebook's own outputs count when running their block on their input
+again gives them back.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ WORLDS = ["real"]
 
 SEED_CASES = {"same": ((64, 64, 1), [4, 64, 32, 32]), "changed": ((64, 128, 2), [4, 64, 32, 32])}
 SEED_VARS = {"output_tensor_1": [4, 64, 32, 32], "output_tensor_2": [4, 128, 16, 16]}
+SEED_SOURCES = {"output_tensor_1": ("block_same_dim", "input_tensor_1"), "output_tensor_2": ("block_change_dim", "input_tensor_2")}
 HIDDEN_CASES = {
     "hidden-1": ("the channels change at stride 1", (16, 32, 1), [2, 16, 20, 20]),
     "hidden-2": ("stride 2 with the same channels", (16, 16, 2), [2, 16, 18, 18]),
@@ -40,11 +43,19 @@ def probes(seed: int) -> list[dict]:
              for i, (name, (args, shape)) in enumerate(SEED_CASES.items())]
     specs += [{"id": f"shapes/{name}", "op": "block_shapes", "args": list(args), "input": shape, "seed": seed + 10 + i}
               for i, (name, (_, args, shape)) in enumerate(HIDDEN_CASES.items())]
-    specs.append({"id": "shapes/vars", "op": "shapes", "vars": list(SEED_VARS)})
+    specs.append({"id": "shapes/vars", "op": "shapes", "vars": {k: list(v) for k, v in SEED_SOURCES.items()}})
     specs += [{"id": f"main/{name}", "op": "block_numeric", "args": list(args), "input": shape, "seed": seed + 30 + i,
                "modes": ["train", "eval"], "silence": None}
               for i, (name, (args, shape)) in enumerate(MAIN_CASES.items())]
     return specs
+
+
+def layers_problem(result: dict) -> str | None:
+    missing = result.get("missing_layers") or []
+    if missing:
+        return (f"the block has no {', '.join(missing)}: a residual block computes its output with these layers "
+                "(they keep the scaffold's names)")
+    return None
 
 
 def shape_problem(args: tuple[int, int, int], input_shape: list[int], got: list[int] | None, hidden: bool) -> str | None:
@@ -74,7 +85,7 @@ def _call(args: tuple[int, int, int]) -> str:
 def test_residual_block_shapes_seed_cases(submission, case):
     args, shape = SEED_CASES[case]
     result = result_or_error(submission, probe(submission, f"shapes/{case}"), f"{_call(args)} on a {tuple(shape)} batch")
-    problem = shape_problem(args, shape, result["shape"], hidden=False) or live(result)
+    problem = shape_problem(args, shape, result["shape"], hidden=False) or live(result) or layers_problem(result)
     if problem:
         fail(f"{_call(args)} on a {tuple(shape)} batch: {problem}.")
 
@@ -93,6 +104,12 @@ def test_residual_block_shapes_seed_outputs(submission, name):
     sample = np.asarray(found["sample"])
     if not np.isfinite(sample).all() or float(sample.max()) == float(sample.min()):
         fail(f"{name} holds a single repeated value: a block's output depends on its input.")
+    block, given = SEED_SOURCES[name]
+    problem = layers_problem(found)
+    if problem:
+        fail(f"{name} comes from {block}, but {problem}.")
+    if not found.get("reproduced"):
+        fail(f"{name} is not what {block}({given}) gives: compute it by calling the block on its input.")
 
 
 @points(1 / 6)
@@ -101,7 +118,7 @@ def test_residual_block_shapes_hidden_cases(submission, case):
     label, args, shape = HIDDEN_CASES[case]
     result = result_or_error(submission, probe(submission, f"shapes/{case}"), f"In a hidden case ({label}) the block",
                              hidden=True)
-    problem = shape_problem(args, shape, result["shape"], hidden=True) or live(result)
+    problem = shape_problem(args, shape, result["shape"], hidden=True) or live(result) or layers_problem(result)
     if problem:
         fail(f"In a hidden case ({label}): {problem}.")
 
