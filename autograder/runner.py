@@ -139,7 +139,7 @@ def _install_audit_guard() -> None:
     def guarded(signalnum, handler):
         if callable(handler):
             raise RuntimeError("[grader] installing a Python signal handler is not available while grading")
-        return real(signalnum, handler)
+        return real(int(signalnum), int(handler))  # SIG_IGN / SIG_DFL, as the C function wants them
 
     _signal.signal = signal_module.signal = guarded
 

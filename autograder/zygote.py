@@ -166,7 +166,17 @@ def _sandboxed_child(request: dict, fds: list[int]) -> None:
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
         plan = dict(request["plan"], fds=world_fds)
-
+        # PID 1 of a namespace ignores the signals its own processes send it (a notebook's
+        # os.kill(os.getpid(), SIGSEGV) would do nothing), so the notebook runs as PID 2 and
+        # PID 1 only waits for it, as bubblewrap's init does.
+        child = os.fork()
+        if child:
+            for fd in world_fds:
+                os.close(fd)
+            while True:
+                pid, status = os.waitpid(-1, 0)
+                if pid == child:
+                    os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
         code = 0
     except BaseException as exc:  # the sandbox could not be built: say so on the submission's stderr
         try:
