@@ -35,6 +35,97 @@ examples:
 exit status: 0 when grading ran (whatever the score); 2 for a bad argument or a missing file;
 3 when the notebook could not be graded (no sandbox, or a grader error: the results say which).
 """
+REPORT_EXAMPLES = """\
+examples:
+  autograder report notebook10 --out report/                # report.html, scores.csv and four PNG plots
+  autograder report notebook10 --out /tmp/nb10 --course ~/courses/ai-imaging
+  autograder report notebook10 --out report/ --db postgresql://grader@127.0.0.1:5432/course
+
+Scores come from the gradebook; failed checks, messages, the seed and review flags from the
+results.json files `autograder autograde` writes next to each autograded notebook.
+exit status: 0 when the report was written; 2 for a bad argument or missing input (unknown
+assignment, no gradebook, nothing graded yet, --out naming a file).
+"""
+EXPORT_EXAMPLES = """\
+examples:
+  autograder export notebook10 --format canvas --out grades_canvas.csv
+  autograder export notebook10 --format moodle --out grades_moodle.csv
+  autograder export notebook10 --format gradescope --out gradescope/   # gradescope/STUDENT/results.json
+
+canvas: Student, ID, SIS User ID, SIS Login ID (the nbgrader student id), Section, then the
+total (column "notebook10") and one column per item ("notebook10: item"), as Canvas's gradebook
+import reads them. moodle: Username, Email address, the total and the items; in Moodle's
+import map Username to username. nbgrader's own `nbgrader export` still works as before.
+exit status: 0 when everything was written; 2 for a bad argument or missing input; 3 when
+some students could not be exported (gradescope: no results.json; the others were written).
+"""
+
+
+def _course_and_assignment(command: str, args: argparse.Namespace):
+    """The course, or None after saying why the assignment is not one of it."""
+    from autograder.course import Course, course_here
+    from autograder.report import known_assignments
+
+    course = Course(args.course.resolve()) if args.course else course_here()
+    known = known_assignments(course)
+    if args.assignment not in known:
+        close = difflib.get_close_matches(args.assignment, known, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else f" Assignments here: {', '.join(known) or 'none'}."
+        print(f"autograder {command}: no assignment {args.assignment!r} in {course.source().parent}.{hint}",
+              file=sys.stderr)
+        return None
+    return course
+
+
+def _report(args: argparse.Namespace) -> int:
+    from autograder import report
+
+    if args.out is None:
+        print("autograder report: --out DIR is required: the folder to write report.html, scores.csv and the "
+              "plots into (it is created if missing).", file=sys.stderr)
+        return 2
+    course = _course_and_assignment("report", args)
+    if course is None:
+        return 2
+    try:
+        written = report.main(assignment=args.assignment, course=course, out=args.out, db_url=args.db_url)
+    except report.ReportError as exc:
+        print(f"autograder report: {exc}", file=sys.stderr)
+        return 2
+    for path in written.values():
+        print(f"wrote {path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from autograder import export
+
+    if args.out is None:
+        what = "the folder to write STUDENT/results.json into" if args.format == "gradescope" else "the CSV file to write"
+        print(f"autograder export: --out PATH is required: {what}.", file=sys.stderr)
+        return 2
+    course = _course_and_assignment("export", args)
+    if course is None:
+        return 2
+    try:
+        done = export.main(assignment=args.assignment, fmt=args.format, out=args.out, course=course, db_url=args.db_url)
+    except export.ExportError as exc:
+        print(f"autograder export: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "gradescope":
+        print(f"wrote {len(done.written)} results.json under {args.out}")
+    else:
+        for path in done.written:
+            print(f"wrote {path}")
+    if done.differs:
+        print(f"autograder export: the gradebook differs from the autograder's results for {', '.join(done.differs)} "
+              "(manual grading?); their results.json keep the autograder's scores.", file=sys.stderr)
+    if done.missing:
+        print(f"autograder export: no results.json for {', '.join(done.missing)}: grade them with "
+              f"`autograder autograde {args.assignment}` (stock nbgrader autograde writes none), then export again.",
+              file=sys.stderr)
+        return 3
+    return 0
 
 
 def _autograde(args: argparse.Namespace) -> int:
@@ -118,6 +209,24 @@ def main(argv: list[str] | None = None) -> int:
                       help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
     auto.add_argument("--unsafe-no-sandbox", action="store_true", dest="unsafe",
                       help="run submissions WITHOUT isolation (only on a machine you trust with them)")
+    rep = sub.add_parser("report", help="plots, an HTML page and a CSV of a graded assignment's scores",
+                         epilog=REPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("assignment", help="assignment id, e.g. notebook10")
+    rep.add_argument("--out", type=Path, default=None, metavar="DIR",
+                     help="folder to write the report into (created if missing)")
+    rep.add_argument("--course", type=Path, default=None,
+                     help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
+    rep.add_argument("--db", dest="db_url", help="gradebook URL (default: the course's gradebook.db)")
+    exp = sub.add_parser("export", help="grades for Canvas or Moodle (CSV), or Gradescope (results.json per student)",
+                         epilog=EXPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    exp.add_argument("assignment", help="assignment id, e.g. notebook10")
+    exp.add_argument("--format", required=True, choices=["canvas", "moodle", "gradescope"],
+                     help="canvas or moodle: a CSV file; gradescope: a folder of results.json")
+    exp.add_argument("--out", type=Path, default=None, metavar="PATH",
+                     help="the CSV file (canvas, moodle) or folder (gradescope)")
+    exp.add_argument("--course", type=Path, default=None,
+                     help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
+    exp.add_argument("--db", dest="db_url", help="gradebook URL (default: the course's gradebook.db)")
     sub.add_parser("release", help="generate the student version with nbgrader",
                    epilog="example:\n  autograder release", formatter_class=argparse.RawDescriptionHelpFormatter)
     sub.add_parser("solutions", help="generate and execute the solutions with nbgrader",
@@ -134,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
             return _grade(args)
         if args.command == "autograde":
             return _autograde(args)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "release":
             from autograder.assignment import generate_release
 

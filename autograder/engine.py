@@ -96,6 +96,10 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
         if sub.raw is not None:
             result.peak_memory, result.sandbox_seconds = sub.raw.peak_memory, sub.raw.seconds
             result.notes = list(sub.raw.notes) + ([f"killed: {sub.raw.killed}"] if sub.raw.killed else [])
+            if sub.raw.returncode not in (0, None) and not sub.raw.killed:
+                tail = sub.raw.stderr.decode(errors="replace").strip().splitlines()[-3:]
+                result.notes.append(f"the sandbox exited with status {sub.raw.returncode}"
+                                    + (": " + " | ".join(tail) if tail else ""))
             real = sub.world("real")
             for index, cell in (real.cells.items() if real else []):
                 result.cells[sub.plan["cells"][index]["nb_index"]] = cell

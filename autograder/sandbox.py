@@ -22,6 +22,7 @@ namespace goes, and with it every process the submission started, daemons includ
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -325,16 +327,45 @@ class WarmPool:
             self._free.clear()
 
 
+UID_BASE, UID_COUNT = 61000, 4000
+LEASE_DIR = Path("/run/nb10-uids") if os.path.isdir("/run") else Path(tempfile.gettempdir()) / "nb10-uids"
+
+
+@contextmanager
+def _uid_lease(hint: int = 0):
+    """A uid no other sandbox on this machine is using now (any grading process): each one gets
+    its own process-count limit and cannot signal another's processes. Held by a file lock."""
+    LEASE_DIR.mkdir(mode=0o700, exist_ok=True)
+    for k in range(UID_COUNT):
+        uid = UID_BASE + (hint + k) % UID_COUNT
+        fd = os.open(LEASE_DIR / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            yield uid
+        finally:
+            os.close(fd)  # closing releases the lock
+        return
+    raise SandboxUnavailable(f"all {UID_COUNT} sandbox uids are in use on this machine")
+
+
 def run(plan: dict, limits: Limits = Limits(), *, slot: int | None = None, unsafe: bool = False,
         pool: WarmPool | None = None) -> RawRun:
     """Run the runner on `plan`; return what came back. Never raises for the submission's sake."""
+    with _uid_lease(slot if slot is not None else os.getpid()) as uid:
+        return _run(plan, limits, uid, unsafe, pool)
+
+
+def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | None) -> RawRun:
     notes: list[str] = []
     data_steps, standin_root, data_notes = _data_layout()
     notes += data_notes
     plan = dict(plan, standin=standin_root, nonce=plan.get("nonce") or secrets.token_hex(16))
     worlds = plan["worlds"]
     pipes = {name: os.pipe() for name in ["stdout", "stderr", *worlds]}
-    uid = 61000 + (slot if slot is not None else os.getpid() % 900)
     cgroup = _Cgroup(f"nb10-{uid}-{secrets.token_hex(3)}", limits)
     notes.append(cgroup.note)
     world_w = [pipes[w][1] for w in worlds]

@@ -3,8 +3,8 @@
 #   - the virtual environment .venv with this package and its dependencies (pyproject.toml);
 #   - the offline stand-in for PneumoniaMNIST in .data/medmnist, and the hook that lets
 #     medmnist find it (see autograder/standin.py);
-#   - bubblewrap, the sandbox the graders run submissions in, and PostgreSQL, for the gradebook
-#     test (Debian packages, installed when run as root or with sudo).
+#   - bubblewrap, the sandbox the graders run submissions in; PostgreSQL, for the gradebook test;
+#     Chromium, for the feedback-page test (Debian packages, installed when run as root or with sudo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,10 +28,12 @@ fi
 
 "$VENV/bin/python" -m autograder.standin setup --quiet
 
-# System packages the tests need: bubblewrap (the sandbox) and PostgreSQL (the gradebook test).
+# System packages the tests need: bubblewrap (the sandbox), PostgreSQL (the gradebook test) and
+# Chromium (the feedback page is checked in a real headless browser).
 need=""
 command -v bwrap >/dev/null 2>&1 || need="$need bubblewrap"
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
 if [ -n "$need" ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "setup: installing$need"
