@@ -39,6 +39,7 @@ class Result:
     tests: list[TestResult]
     execution_time: float
     cells: dict[int, dict] = field(default_factory=dict)  # notebook index -> the real world's outcome
+    skipped: set[int] = field(default_factory=set)  # notebook indices of demonstration cells not run
     notes: list[str] = field(default_factory=list)
     problem: str | None = None  # broken or tampered submission, or a grader error: needs a human
     internal_errors: list[str] = field(default_factory=list)
@@ -103,6 +104,7 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
             real = sub.world("real")
             for index, cell in (real.cells.items() if real else []):
                 result.cells[sub.plan["cells"][index]["nb_index"]] = cell
+            result.skipped = {c["nb_index"] for c in sub.plan["cells"] if c.get("skip")}
         result.problem = sub.broken or sub.tampered or (
             "a grader error: grade by hand" if result.internal_errors else None)
         results[sub.key] = result

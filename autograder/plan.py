@@ -8,9 +8,11 @@ who edits, moves or deletes a test cell changes nothing. The test cells' own cod
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 
 import nbformat
+from IPython.core.inputtransformer2 import TransformerManager
 
 from autograder.course import COURSE, NOTEBOOK, Course
 from autograder.graders import grader_modules
@@ -24,16 +26,18 @@ class NotebookUnreadable(ValueError):
 
 @dataclass(frozen=True)
 class SourceOrder:
-    """The graded cells of the source notebook, in order, and which of them are tests."""
+    """The graded cells of the source notebook, in order, which of them are tests, and the
+    sources of its plain (not graded) code cells, the instructor's demonstrations."""
 
     order: tuple[str, ...]
     tests: frozenset[str]
     points: dict[str, float]
+    demos: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, course: Course = COURSE) -> "SourceOrder":
         nb = nbformat.read(course.source() / NOTEBOOK, as_version=4)
-        order, tests, pts = [], set(), {}
+        order, tests, pts, demos = [], set(), {}, set()
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if "grade_id" in meta:
@@ -41,7 +45,9 @@ class SourceOrder:
                 if meta.get("grade") and cell.cell_type == "code":
                     tests.add(meta["grade_id"])
                     pts[meta["grade_id"]] = float(meta.get("points", 0))
-        return cls(tuple(order), frozenset(tests), pts)
+            elif cell.cell_type == "code":
+                demos.add(cell.source.strip())
+        return cls(tuple(order), frozenset(tests), pts, frozenset(demos))
 
 
 def read_notebook(raw: bytes | str | nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -85,7 +91,45 @@ def build(nb: nbformat.NotebookNode, seed: int = DEFAULT_SEED, source: SourceOrd
         if gid in source.tests or meta.get("grade"):
             continue  # test cells are the graders' business, whatever the submission put in them
         src = cell.get("source", "")
-        cells.append({"kind": "code", "source": "".join(src) if isinstance(src, list) else str(src),
-                      "grade_id": gid, "nb_index": nb_index})
+        text = "".join(src) if isinstance(src, list) else str(src)
+        cells.append({"kind": "code", "source": text, "grade_id": gid, "nb_index": nb_index,
+                      "demo": gid is None and text.strip() in source.demos})
     flush(len(source.order) + 1)
+    _mark_skippable(cells)
     return {"cells": cells, "worlds": ["real", "counterfactual"], "cell_seconds": cell_seconds, "seed": seed}
+
+
+def _names(source: str) -> tuple[set[str], set[str]]:
+    """Names a cell binds and names it reads (None, None when it does not parse)."""
+    try:
+        tree = ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return set(), {"*"}
+    bound, read = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (bound if isinstance(node.ctx, (ast.Store, ast.Del)) else read).add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            read.add("*")
+    return bound, read
+
+
+def _mark_skippable(cells: list[dict]) -> None:
+    """An instructor's demonstration cell, unchanged by the student, that no graded part can
+    depend on is not run while grading (`skip`): after the last check, or when no later cell
+    before the last check reads a name it binds. It saves seconds per submission; the
+    autograded notebook says the cell was not run."""
+    last_probe = max((i for i, c in enumerate(cells) if c["kind"] == "probe"), default=-1)
+    for i, cell in enumerate(cells):
+        if cell["kind"] != "code" or not cell["demo"]:
+            continue
+        if i > last_probe:
+            cell["skip"] = True
+            continue
+        bound, _ = _names(cell["source"])
+        later = set().union(*(_names(c["source"])[1] for c in cells[i + 1:last_probe] if c["kind"] == "code"))
+        cell["skip"] = not (bound & later) and "*" not in later

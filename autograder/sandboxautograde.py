@@ -20,6 +20,10 @@ from traitlets import Bool, Float, Integer
 from autograder import engine, plan, results, sandbox
 
 
+SKIPPED = ("[grader] Not run while grading: an unchanged demonstration cell from the assignment that no "
+           "graded part depends on. Run it yourself to see its output.\n")
+
+
 class SandboxAutograde(NbGraderPreprocessor):
     seed = Integer(plan.DEFAULT_SEED, help="Seed of the hidden checks (recorded in the results).").tag(config=True)
     cell_seconds = Float(sandbox.Limits.cell_seconds, help="Time limit of one cell.").tag(config=True)
@@ -57,6 +61,8 @@ class SandboxAutograde(NbGraderPreprocessor):
             return [nbformat.v4.new_output("stream", name="stdout", text=text),
                     nbformat.v4.new_output("execute_result", data={"text/plain": f"{score:g}"}, execution_count=None)]
         ran = result.cells.get(index)
+        if index in result.skipped:
+            return [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED)]
         if ran is None:
             return []
         text = ran.get("output", "")

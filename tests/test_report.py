@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from autograder import assignment, autograde, cli, export, report
-from autograder.course import NOTEBOOK
+from autograder.course import COURSE, NOTEBOOK
 from autograder.graders import ITEM_CELLS
 from tests.conftest import copy_course
 from tests.test_notebook import SEED_SITES
@@ -18,6 +18,7 @@ from tests.test_notebook import SEED_SITES
 CASES = Path(__file__).parent / "submissions"
 EXPECTED = json.loads((CASES / "expected.json").read_text())
 ITEMS = list(ITEM_CELLS)
+POINTS = {"residual_block_shapes": 3, "shortcut_projection": 3, "resnet18_adaptation": 2, "device_placement": 2}
 RELEASE = "release"  # the blank student version, as handed out
 CLASS = {
     "ada": "correct/correct_solution_as_released_success_score_full.ipynb",
@@ -31,24 +32,26 @@ CLASS = {
     "ivy": "bugs/bug_shortcut_conv_3x3_score_partial.ipynb",
     "jo": "correct/correct_torch_relu_success_score_full.ipynb",
 }
-# What each blank site should count in this class, worked out from what each submission does:
-# (right, wrong). ben's conv1 has no padding, cy's bn1 takes in_channels, dee has no final ReLU,
-# fay's fc has one output, gus never moves the batch, ivy's projection is 3x3; eve (the blank
-# release) and hal (not a notebook) tell nothing. A bug in one layer of the main path hides the
-# others from the main-path messages (cy: conv1 and conv2 not told; ben: bn1 and conv2 not told).
+# What each blank site counts in this class, (right, wrong), worked out from the submissions:
+# ben's conv1 has no padding, cy's bn1 takes in_channels, dee has no final ReLU, fay's fc has one
+# output, gus never moves the batch, ivy's projection is 3x3. eve (the blank release, every check
+# raises) and hal (not a notebook) tell nothing. A main-path message names only the first wrong
+# layer, so ben tells nothing about bn1/conv2 and cy nothing about conv1/conv2. A block that raises
+# hides its wiring (ben, cy, ivy) and their output_tensor_2 (never made); dee's "must end with a
+# ReLU" shows the shortcut was added; fay's wrong output shape shows the images shape was right.
 SITE_COUNTS = {
     "import torch.nn.functional as F": (0, 0),
-    "conv1: kernel_size, stride, padding": (6, 1),  # ada cy? no: cy's main path fails on bn1 -> not told
+    "conv1: kernel_size, stride, padding": (6, 1),
     "bn1 = BatchNorm2d(out_channels)": (6, 1),
     "conv2: in and out channels": (6, 0),
     "projection kernel_size=1": (7, 1),
-    "out += self.shortcut(x)": (7, 0),
-    "the final F.relu(out)": (6, 1),
-    "block_change_dim stride=2": (7, 0),
+    "out += self.shortcut(x)": (5, 0),
+    "the final F.relu(out)": (4, 1),
+    "block_change_dim stride=2": (5, 0),
     "print(output_tensor_2.shape)": (0, 0),
     "ResNet conv1: 1 input channel": (8, 0),
     "fc: 2 outputs": (7, 1),
-    "DataLoader batch_size=4": (7, 0),
+    "DataLoader batch_size=4": (8, 0),
     "images = images.to(device)": (7, 1),
 }
 
@@ -87,13 +90,7 @@ def read_csv(path):
 
 def test_the_blank_site_map_covers_exactly_the_release_s_thirteen_sites():
     assert [(s.cell, s.answers) for s in report.SITES] == SEED_SITES
-    assert report.sites_match_source(copy_course_here(), "notebook10") is None
-
-
-def copy_course_here():
-    from autograder.course import COURSE
-
-    return COURSE
+    assert report.sites_match_source(COURSE, "notebook10") is None
 
 
 def test_normalising_drops_the_student_s_line_and_exception_text_but_keeps_the_mistake():
@@ -262,12 +259,12 @@ def test_the_html_page_loads_nothing_from_outside(written):
                                                           "failure_messages")}
 
 
-def table_rows(page, first_header):
-    """The rows of the HTML table whose first header cell is `first_header`, as lists of cell texts."""
+def section_table(page, heading):
+    """The rows (lists of cell texts, header row left out) of the first table after <h2>heading."""
     import html as htmlmod
 
-    start = page.index(f"<tr><th>{first_header}</th>")
-    table = page[start:page.index("</table>", start)]
+    start = page.index(f"<h2>{heading}")
+    table = page[page.index("<table>", start):page.index("</table>", start)]
     return [[htmlmod.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
             for row in re.findall(r"<tr>(.*?)</tr>", table)[1:]]
 
@@ -276,16 +273,15 @@ def table_rows(page, first_header):
 def test_the_html_page_shows_each_plot_s_numbers_and_every_student(graded, written):
     page = html_text(written)
     totals = {s: sum(expected_items(s).values()) for s in CLASS}
-    bins = {row[0]: int(row[1]) for row in table_rows(page, "total score")}
+    bins = {row[0]: int(row[1]) for row in section_table(page, "Total scores")}
     assert sum(bins.values()) == len(CLASS)
     assert bins["[9, 10]"] == sum(t >= 9 for t in totals.values())
     assert bins["[0, 1)"] == sum(t < 1 for t in totals.values())
-    items = {row[0]: float(row[3].rstrip("%")) for row in table_rows(page, "item")}
+    items = {row[0]: float(row[3].rstrip("%")) for row in section_table(page, "Pass rate per graded item")}
     for item in ITEMS:
-        share = sum(expected_items(s)[item] for s in CLASS) / len(CLASS) / {"residual_block_shapes": 3,
-                                                                             "shortcut_projection": 3}.get(item, 2)
+        share = sum(expected_items(s)[item] for s in CLASS) / len(CLASS) / POINTS[item]
         assert items[item] == pytest.approx(100 * share, abs=0.05), item
-    students = {row[0]: row for row in table_rows(page, "student")[: len(CLASS)]}
+    students = {row[0]: row for row in section_table(page, "Students")}
     assert set(students) == set(CLASS)
     for student, row in students.items():
         assert float(row[1]) == pytest.approx(totals[student], abs=0.005)
@@ -298,10 +294,10 @@ def test_the_html_page_shows_each_plot_s_numbers_and_every_student(graded, writt
 def test_the_submission_that_is_not_a_notebook_is_listed_for_review_with_its_reason(written):
     page = html_text(written)
     assert "Flagged for review (1)" in page
-    flagged = table_rows(page, "student")[len(CLASS):]  # the review table follows the per-student one? no: before
-    reasons = {row[0]: row[1] for row in table_rows(page, "student") if len(row) == 2}
-    assert list(reasons) == ["hal"], flagged
+    reasons = dict(section_table(page, "Flagged for review"))
+    assert list(reasons) == ["hal"]
     assert "could not be graded" in reasons["hal"] and "not a readable Jupyter notebook" in reasons["hal"]
+    assert {row[0]: row[-1] for row in section_table(page, "Students")} == {s: "yes" if s == "hal" else "" for s in CLASS}
 
 
 @pytest.mark.slow
@@ -310,7 +306,7 @@ def test_the_blank_site_table_counts_what_it_claims(graded, written):
     assert {label: (r.right, r.wrong) for label, r in rows.items()} == SITE_COUNTS
     for r in rows.values():
         assert r.told + r.untold_students == len(CLASS)
-    shown = {row[0].rsplit(" (", 1)[0]: row for row in table_rows(html_text(written), "site (cell)")}
+    shown = {row[0].rsplit(" (", 1)[0]: row for row in section_table(html_text(written), "Blank sites")}
     for label, (right, wrong) in SITE_COUNTS.items():
         assert shown[label][1:4] == [str(right + wrong), str(right), str(wrong)], label
         if right + wrong:
@@ -330,11 +326,14 @@ def test_the_failure_messages_are_normalised_and_counted_per_student(graded, wri
         assert 1 <= row.students <= len(CLASS) and row.checks >= row.students
     counts = [(r.students, r.checks) for r in rows]
     assert counts == sorted(counts, reverse=True)
-    # ben (no padding) and the blank release both fail the hidden cases by raising; grouped as one message each
-    by_message = {r.message: r.students for r in report.top_messages(report.load(graded, "notebook10"), 1000)[0]}
-    assert by_message["In a hidden case (…) the block raised RuntimeError."] >= 1
-    assert by_message["In a hidden case (…) the block raised NameError."] == 1  # eve, in all six cases
-    shown = table_rows(html_text(written), "message (normalised)")
+    # ben, cy and ivy each see their block raise in several hidden cases, with different exception
+    # texts and lines: one message, three students; eve's blank release raises NameError in all six
+    everything = report.top_messages(report.load(graded, "notebook10"), 1000)[0]
+    by_message = {r.message: (r.students, r.checks) for r in everything}
+    assert by_message["In a hidden case (…) the block raised RuntimeError."] == (3, 6 + 3 + 5)
+    assert by_message["In a hidden case (…) the block raised NameError."] == (1, 6)
+    assert by_message["resnet_model.fc gives 1 output; PneumoniaMNIST has 2 classes."] == (1, 1)  # fay
+    shown = section_table(html_text(written), "Most common failure messages")
     assert [(m, int(s), int(c)) for m, s, c in shown] == [(r.message, r.students, r.checks) for r in rows]
 
 
@@ -404,3 +403,26 @@ def test_nbgrader_s_own_export_still_works(graded):
 def test_export_refuses_an_unknown_format_before_reading_anything(tmp_path):
     with pytest.raises(export.ExportError, match="unknown format 'xls'"):
         export.main(assignment="notebook10", fmt="xls", out=tmp_path / "x.csv", course=copy_course(tmp_path))
+
+
+@pytest.mark.slow
+def test_a_manual_grade_in_the_gradebook_wins_over_the_autograder_s_results(graded, tmp_path, capsys):
+    from nbgrader.api import Gradebook
+
+    course = type(graded)(tmp_path / "course")
+    shutil.copytree(graded.root, course.root)
+    with Gradebook(f"sqlite:///{course.gradebook}") as gb:
+        grade = gb.find_grade(ITEM_CELLS["device_placement"], NOTEBOOK.split(".")[0], "notebook10", "ada")
+        grade.manual_score = 0.5
+        gb.db.commit()
+    assert cli.main(["report", "notebook10", "--out", str(tmp_path / "r"), "--course", str(course.root)]) == 0
+    assert f"wrote {tmp_path / 'r' / 'report.html'}" in capsys.readouterr().out
+    ada = {r[0]: r for r in read_csv(tmp_path / "r" / "scores.csv")}["ada"]
+    assert ada == ["ada", "3", "3", "2", "0.5", "8.5"]
+    assert "The gradebook differs from the autograder's results for ada" in (tmp_path / "r" / "report.html").read_text()
+    assert cli.main(["export", "notebook10", "--format", "canvas", "--out", str(tmp_path / "c.csv"),
+                     "--course", str(course.root)]) == 0
+    assert {r[3]: r[5] for r in read_csv(tmp_path / "c.csv")[1:]}["ada"] == "8.5"
+    assert cli.main(["export", "notebook10", "--format", "gradescope", "--out", str(tmp_path / "gs"),
+                     "--course", str(course.root)]) == 0
+    assert "differs from the autograder's results for ada" in capsys.readouterr().err
