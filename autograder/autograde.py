@@ -28,9 +28,6 @@ from autograder.plan import DEFAULT_SEED
 from autograder.progress import Progress
 from autograder.sandboxautograde import SandboxAutograde
 
-RESULTS_SUFFIX = ".results.json"
-
-
 class AutogradeError(RuntimeError):
     pass
 
@@ -75,9 +72,8 @@ def _load_config(course: Course, db_url: str | None):
 
 
 def _already_done(course: Course, assignment: str, student: str, submitted: Path, graded_in_db: set[str]) -> bool:
-    results = course.autograded(student, assignment) / f"{NOTEBOOK.rsplit('.', 1)[0]}{RESULTS_SUFFIX}"
     try:
-        recorded = json.loads(results.read_text())["extra_data"]["submission_sha256"]
+        recorded = json.loads(course.results(student, assignment).read_text())["extra_data"]["submission_sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return recorded == sha256(submitted) and student in graded_in_db
@@ -134,9 +130,8 @@ def _record_directly(course: Course, db_url: str, assignment: str, result: engin
                 if grade.cell_type == "code":
                     grade.auto_score = by_cell.get(grade.name, 0.0)
         gb.db.commit()
-    folder = course.autograded(result.key, assignment)
-    folder.mkdir(parents=True, exist_ok=True)
-    results.write_gradescope(result, folder / f"{NOTEBOOK.rsplit('.', 1)[0]}{RESULTS_SUFFIX}")
+    course.autograded(result.key, assignment).mkdir(parents=True, exist_ok=True)
+    results.write_gradescope(result, course.results(result.key, assignment))
 
 
 def main(*, assignment: str, course: Course = COURSE, workers: int | None = None, force: bool = False,
@@ -186,12 +181,12 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
             else:
                 # nbgrader could not process this notebook (unreadable, or metadata it chokes on):
                 # the scores still go into the gradebook, with the reason for a human to see
-                _record_directly(course, coursedir.db_url, assignment, result)
-                summary.graded.append(result.key)
-                summary.results[result.key] = result
                 reason = (outcome.get("error") or outcome.get("log") or "").strip().splitlines()
                 result.problem = result.problem or "nbgrader could not process the notebook: " + (
                     reason[-1] if reason else "no reason given") + "; its scores were recorded directly"
+                _record_directly(course, coursedir.db_url, assignment, result)
+                summary.graded.append(result.key)
+                summary.results[result.key] = result
             bar.advance(note=result.key)
     finally:
         bar.close()

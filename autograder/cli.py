@@ -12,6 +12,9 @@ from autograder import __version__
 EXAMPLES = """\
 examples:
   autograder grade submitted/alice/notebook10/notebook10.ipynb -o results.json
+  autograder autograde notebook10 --workers 2        # the whole class, into nbgrader's gradebook
+  autograder report notebook10 --out report/         # plots, report.html, scores.csv
+  autograder export notebook10 --format canvas --out canvas.csv
   autograder release      # nbgrader generate_assignment notebook10 -> release/notebook10/
   autograder solutions    # nbgrader generate_solution (executed) -> solutions/notebook10/
   autograder demo         # what `make demo` runs

@@ -36,6 +36,10 @@ class Course:
     def autograded(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
         return self.root / "autograded" / student / assignment
 
+    def results(self, student: str, assignment: str = ASSIGNMENT) -> Path:
+        """The Gradescope-style results.json grading writes next to the autograded notebook."""
+        return self.autograded(student, assignment) / f"{Path(NOTEBOOK).stem}.results.json"
+
     def feedback(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
         return self.root / "feedback" / student / assignment
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 
-from autograder import assignment
+from autograder import assignment, report
 from autograder.course import ASSIGNMENT, COURSE, NOTEBOOK, Course
 from autograder.graders import ITEM_CELLS
 
@@ -95,6 +96,14 @@ def main(course: Course = COURSE) -> int:
     print("4. Grading the example class with `nbgrader autograde notebook10` (sandboxed hidden graders) ...")
     scores = grade_example_class(course)
     print_score_table(scores)
+
+    print("5. Feedback pages (`nbgrader generate_feedback`) and the class report (`autograder report`) ...")
+    assignment._require(assignment.nbgrader("generate_feedback", ASSIGNMENT, "--force", course=course),
+                        "nbgrader generate_feedback")
+    for student in sorted(EXAMPLE_CLASS):
+        print(f"   feedback: {(course.feedback(student) / 'notebook10.html').relative_to(course.root)}")
+    written = report.main(assignment=ASSIGNMENT, course=course, out=course.root / "report")
+    print(f"   report:   {Path(written['html']).relative_to(course.root)} (with scores.csv and four plots beside it)")
 
     ok = solution_check.ok and not release_check.ok
     print(f"\nDemo {'finished' if ok else 'FAILED'} in {time.perf_counter() - started:.0f} s.")

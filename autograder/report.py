@@ -24,7 +24,6 @@ import base64
 import csv
 import functools
 import html
-import io
 import json
 import math
 import re
@@ -36,7 +35,6 @@ from pathlib import Path
 from autograder.course import COURSE, NOTEBOOK, Course
 from autograder.graders import ITEM_CELLS
 
-RESULTS_SUFFIX = ".results.json"  # as autograder.autograde writes it
 TOP_MESSAGES = 10
 
 
@@ -244,8 +242,7 @@ class ClassRecord:
 
 
 def results_path(course: Course, student: str, assignment: str) -> Path:
-    """Where autograde wrote the student's Gradescope-style results."""
-    return course.autograded(student, assignment) / (Path(NOTEBOOK).stem + RESULTS_SUFFIX)
+    return course.results(student, assignment)
 
 
 def known_assignments(course: Course) -> list[str]:
@@ -489,7 +486,7 @@ def plot_sites(record: ClassRecord, rows: list[SiteRow], path: Path) -> None:
     plt.close(fig)
 
 
-def _wrap(text: str, width: int = 62, lines: int = 4) -> str:
+def _wrap(text: str, width: int = 48, lines: int = 5) -> str:
     wrapped = textwrap.wrap(text, width) or [""]
     if len(wrapped) > lines:
         wrapped = wrapped[:lines]
@@ -511,12 +508,12 @@ def plot_messages(record: ClassRecord, rows: list[MessageRow], path: Path) -> No
         ys.append(y + slot / 2)
         y += slot + 0.5
     ys = ys[::-1]
-    fig, ax = plt.subplots(figsize=(11, 0.2 * y + 1.4), dpi=120)
+    fig, ax = plt.subplots(figsize=(8.5, 0.2 * y + 1.4), dpi=120)
     ax.barh(ys, counts, height=1.2, color="#c44e52")
     for yy, count in zip(ys, counts):
         ax.annotate(str(count), (count, yy), xytext=(4, 0), textcoords="offset points", va="center", fontsize=10)
     ax.set_yticks(ys)
-    ax.set_yticklabels(labels, fontsize=9)
+    ax.set_yticklabels(labels, fontsize=9.5)
     ax.set_ylim(-0.3, y - 0.2)
     ax.set_xlim(0, max(counts + [1]) * 1.1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -547,10 +544,11 @@ def write_csv(record: ClassRecord, path: Path) -> None:
 
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1560px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-.pair { display: flex; gap: 2em; align-items: flex-start; flex-wrap: wrap; }
-.pair img { max-width: 760px; width: 100%; border: 1px solid #eee; }
+.pair { display: grid; grid-template-columns: minmax(0, 780px) minmax(360px, 1fr); gap: 2em; align-items: start; }
+@media (max-width: 1150px) { .pair { grid-template-columns: 1fr; } }
+.pair img { width: 100%; border: 1px solid #eee; } .pair table { justify-self: start; }
 table { border-collapse: collapse; font-size: 0.9em; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
@@ -612,15 +610,17 @@ def write_html(record: ClassRecord, path: Path, pngs: dict[str, Path], bins, ite
     else:
         untold = [r.site.label for r in sites if not r.site.checks]
         parts.append("<div class='pair'>" + _img(pngs["blank_sites"], "blank-site pass rates") + _table(
-            ["site (cell)", "told apart for n", "right", "wrong", "not told", "pass rate", "evidence"],
-            [[f"{r.site.label} ({r.site.cell})", str(r.told), str(r.right), str(r.wrong), str(r.untold_students),
-              f"{r.rate:.0f}%" if r.rate is not None else "-",
-              r.site.evidence or f"cannot be told apart: {r.site.untold}"] for r in sites], {1, 2, 3, 4, 5})
-            + "</div>")
+            ["site", "cell", "told apart for n", "right", "wrong", "not told", "pass rate"],
+            [[r.site.label, r.site.cell, str(r.told), str(r.right), str(r.wrong), str(r.untold_students),
+              f"{r.rate:.0f}%" if r.rate is not None else ("cannot be told apart" if not r.site.checks else "-")]
+             for r in sites], {2, 3, 4, 5, 6}) + "</div>")
         parts.append("<p class='note'>A site is told apart for a student only when every check bearing on it "
                      "passed or failed with a message that names the site (or can only be reached with the site "
                      "right); a check that failed because the code raised or never ran tells nothing. "
-                     f"Never told apart: {html.escape('; '.join(untold))}.</p>")
+                     f"Never told apart: {html.escape('; '.join(untold))}. The evidence, site by site:</p><ul class='note'>"
+                     + "".join(f"<li><b>{html.escape(r.site.label)}</b>: " + html.escape(
+                         r.site.evidence or f"cannot be told apart: {r.site.untold}") + "</li>" for r in sites)
+                     + "</ul>")
 
     parts.append("<h2>Most common failure messages</h2><div class='pair'>" + _img(pngs["failure_messages"],
                                                                                  "most common failure messages")
@@ -628,7 +628,7 @@ def write_html(record: ClassRecord, path: Path, pngs: dict[str, Path], bins, ite
                           [[m.message, str(m.students), str(m.checks)] for m in messages], {1, 2}) + "</div>"
                  f"<p class='note'>{n_messages} distinct messages after normalising: the quoted line of the "
                  "student's cell and the text of their exceptions are taken out, so that one mistake is one "
-                 "message. Each student counts once per message.</p>")
+                 "message. Each student counts once per message; ties are ordered by the number of failed checks.</p>")
 
     flagged = [s for s in record.students if s.needs_review]
     parts.append(f"<h2>Flagged for review ({len(flagged)})</h2>")

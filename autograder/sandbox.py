@@ -287,8 +287,15 @@ class WarmPool:
             raise SandboxUnavailable("the warm sandbox needs root; use the cold (bubblewrap) path")
         self._free: list[tuple[subprocess.Popen, socket.socket]] = []
         self._lock = threading.Condition()
-        for _ in range(workers):
-            self._free.append(self._start_zygote())
+        first = self._start_zygote()
+        self._free.append(first)
+        for _ in range(workers - 1):  # the others are forks of the first: warm at once
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            send_request(first[1], {"clone": True}, [theirs.fileno()])
+            theirs.close()
+            if ours.makefile("rb").readline() != b"READY\n":
+                raise SandboxUnavailable("a warm sandbox (zygote) could not be cloned")
+            self._free.append((first[0], ours))
 
     @staticmethod
     def _start_zygote() -> tuple[subprocess.Popen, socket.socket]:
@@ -321,7 +328,8 @@ class WarmPool:
     def close(self) -> None:
         with self._lock:
             for proc, sock in self._free:
-                sock.close()
+                sock.close()  # a zygote, or a clone, exits when its socket closes
+            for proc in {id(p): p for p, _ in self._free}.values():
                 proc.kill()
                 proc.wait()
             self._free.clear()

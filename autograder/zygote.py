@@ -208,10 +208,14 @@ def send_request(sock: socket.socket, request: dict, fds: list[int]) -> None:
     socket.send_fds(sock, [body], fds)
 
 
-def serve(fd: int) -> None:
-    """Warm up, then fork one isolated child per request; report its pid and exit status."""
-    runner.warm_up()
-    os.makedirs(SCRATCH, mode=0o755, exist_ok=True)
+def serve(fd: int, warm: bool = True) -> None:
+    """Warm up, then fork one isolated child per request; report its pid and exit status.
+
+    A request {"clone": true} with a socket forks a second zygote, already warm, serving on it:
+    a pool of N workers imports everything once, not N times."""
+    if warm:
+        runner.warm_up()
+        os.makedirs(SCRATCH, mode=0o755, exist_ok=True)
     sock = socket.socket(fileno=fd)
     sock.sendall(b"READY\n")
     while True:
@@ -219,6 +223,13 @@ def serve(fd: int) -> None:
         if received is None:
             return
         request, fds = received
+        if request.get("clone"):
+            if os.fork() == 0:
+                sock.close()
+                serve(fds[0], warm=False)
+                os._exit(0)
+            os.close(fds[0])
+            continue
         runner.prepare(request["plan"])
         pid = os.fork()
         if pid == 0:

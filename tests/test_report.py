@@ -306,14 +306,19 @@ def test_the_blank_site_table_counts_what_it_claims(graded, written):
     assert {label: (r.right, r.wrong) for label, r in rows.items()} == SITE_COUNTS
     for r in rows.values():
         assert r.told + r.untold_students == len(CLASS)
-    shown = {row[0].rsplit(" (", 1)[0]: row for row in section_table(html_text(written), "Blank sites")}
+    page = html_text(written)
+    shown = {row[0]: row for row in section_table(page, "Blank sites")}
+    assert list(shown) == list(SITE_COUNTS)
     for label, (right, wrong) in SITE_COUNTS.items():
-        assert shown[label][1:4] == [str(right + wrong), str(right), str(wrong)], label
+        assert shown[label][2:5] == [str(right + wrong), str(right), str(wrong)], label
+        assert shown[label][5] == str(len(CLASS) - right - wrong), label
         if right + wrong:
-            assert shown[label][5] == f"{100 * right / (right + wrong):.0f}%"
-    # the two sites no result can tell apart say so
+            assert shown[label][6] == f"{100 * right / (right + wrong):.0f}%"
+    # the two sites no result can tell apart say so, with the reason
     for label in ("import torch.nn.functional as F", "print(output_tensor_2.shape)"):
-        assert shown[label][6].startswith("cannot be told apart:"), label
+        assert shown[label][6] == "cannot be told apart", label
+        assert re.search(rf"<li><b>{re.escape(label)}</b>: cannot be told apart: \w", page), label
+    assert "Never told apart: import torch.nn.functional as F; print(output_tensor_2.shape)." in page
 
 
 @pytest.mark.slow

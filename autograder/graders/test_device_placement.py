@@ -74,7 +74,8 @@ def _on_device(submission, world: str, what: str, key: str, fix: str, var: str) 
     if found_set != {expected}:
         shown = " and ".join(sorted({_place(f) for f in found_set}))
         stopped = submission.first_failure_before("device", world, var)
-        fail(f"{_sentence(where)}, {what} is on {shown}, not on device ({_place(device or '?')}): {fix}."
+        on = f"not on device ({_place(device)})" if device else "and device itself is not defined"
+        fail(f"{_sentence(where)}, {what} is on {shown}, {on}: {fix}."
              + (f" Note: {stopped}." if stopped else ""))
 
 
