@@ -167,7 +167,10 @@ def _grade(args: argparse.Namespace) -> int:
     from autograder import engine, plan, results, sandbox
 
     if not args.notebook.is_file():
-        print(f"autograder grade: {args.notebook} does not exist or is not a file.", file=sys.stderr)
+        known = [str(p) for p in Path().glob("submitted/*/*/*.ipynb")] + [str(p) for p in Path().glob("*.ipynb")]
+        close = difflib.get_close_matches(str(args.notebook), known, n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        print(f"autograder grade: {args.notebook} does not exist or is not a file.{hint}", file=sys.stderr)
         return 2
     if not args.unsafe:
         try:

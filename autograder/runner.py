@@ -345,23 +345,13 @@ def run_plan(plan: dict) -> None:
     if plan.get("standin"):
         standin.activate(__import__("pathlib").Path(plan["standin"]))
     worlds, fds = plan["worlds"], plan["fds"]
-    child = None
+    child = os.fork() if len(worlds) > 1 else None
+    mine = 1 if child == 0 else 0  # the forked process runs the second world
     if len(worlds) > 1:
-        child = os.fork()
-        if child == 0:
-            os.close(fds[0])
-            code = 0
-            try:
-                run_world(worlds[1], plan, fds[1], probe)
-            except BaseException:
-                code = _report_crash()
-            finally:
-                sys.stdout.flush()
-                os._exit(code)
-        os.close(fds[1])
+        os.close(fds[1 - mine])
     code = 0
     try:
-        run_world(worlds[0], plan, fds[0], probe)
+        run_world(worlds[mine], plan, fds[mine], probe)
     except BaseException:
         code = _report_crash()
     finally:

@@ -31,6 +31,23 @@ def copy_course(dest: Path) -> Course:
     return Course(dest)
 
 
+CASES = Path(__file__).parent / "submissions"
+
+
+def make_class(root: Path, students: dict[str, Path | str]) -> Course:
+    """A course with its release generated and each student's notebook submitted: a case under
+    tests/submissions/ by its relative name, or any notebook by its path."""
+    from autograder import assignment
+
+    course = copy_course(root)
+    assignment.generate_release(course)
+    for student, notebook in students.items():
+        target = course.submitted(student)
+        target.mkdir(parents=True)
+        shutil.copy(notebook if isinstance(notebook, Path) else CASES / notebook, target / NOTEBOOK)
+    return course
+
+
 @pytest.fixture(scope="session")
 def regenerated(tmp_path_factory):
     """The course regenerated from source/ by nbgrader (read-only for the tests that use it)."""

@@ -14,7 +14,7 @@ import pytest
 from autograder import assignment
 from autograder.course import NOTEBOOK
 from autograder.graders import ITEM_CELLS
-from tests.conftest import copy_course
+from tests.conftest import make_class
 
 CASES = Path(__file__).parent / "submissions"
 EXPECTED = json.loads((CASES / "expected.json").read_text())
@@ -47,13 +47,7 @@ def item_scores(course):
 
 @pytest.fixture
 def course(tmp_path):
-    course = copy_course(tmp_path)
-    assignment.generate_release(course)
-    for student, case in CLASS.items():
-        target = course.submitted(student)
-        target.mkdir(parents=True)
-        shutil.copy(CASES / case, target / NOTEBOOK)
-    return course
+    return make_class(tmp_path, CLASS)
 
 
 @pytest.mark.slow

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from autograder import assignment, autograde
-from autograder.course import NOTEBOOK
-from tests.conftest import copy_course
+from tests.conftest import make_class
 
 CASES = Path(__file__).parent / "submissions"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -22,12 +21,7 @@ FORBIDDEN = ("make_block_params", "HIDDEN_CASES", "def test_", "nb10_sandbox", "
 
 @pytest.fixture(scope="module")
 def feedback(tmp_path_factory):
-    course = copy_course(tmp_path_factory.mktemp("course"))
-    assignment.generate_release(course)
-    for student, case in STUDENTS.items():
-        target = course.submitted(student)
-        target.mkdir(parents=True)
-        shutil.copy(CASES / case, target / NOTEBOOK)
+    course = make_class(tmp_path_factory.mktemp("course"), STUDENTS)
     autograde.main(assignment="notebook10", course=course, workers=2)
     assignment._require(assignment.nbgrader("generate_feedback", "notebook10", course=course), "generate_feedback")
     return course

@@ -1,7 +1,6 @@
 """The nbgrader front door: real nbgrader, real gradebook; same scores as `autograder grade`."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -9,7 +8,7 @@ import pytest
 from autograder import assignment, engine
 from autograder.course import NOTEBOOK
 from autograder.graders import ITEM_CELLS
-from tests.conftest import copy_course
+from tests.conftest import make_class
 from tests.test_submissions import TEST_LIMITS
 
 CASES = Path(__file__).parent / "submissions"
@@ -23,17 +22,12 @@ EXPECTED = json.loads((CASES / "expected.json").read_text())
 
 @pytest.fixture(scope="module")
 def autograded_course(tmp_path_factory):
-    course = copy_course(tmp_path_factory.mktemp("course"))
+    course = make_class(tmp_path_factory.mktemp("course"), STUDENTS)
     config = course.config_file.read_text() + (
         f"\nc.SandboxAutograde.cell_seconds = {TEST_LIMITS.cell_seconds}"
         f"\nc.SandboxAutograde.submission_seconds = {TEST_LIMITS.submission_seconds}\n")
     course.config_file.write_text(config)
-    assignment.generate_release(course)
     assignment.add_students(list(STUDENTS), course)
-    for student, case in STUDENTS.items():
-        target = course.submitted(student)
-        target.mkdir(parents=True)
-        shutil.copy(CASES / case, target / NOTEBOOK)
     assignment.autograde(course)
     return course
 

@@ -12,7 +12,7 @@ import pytest
 from autograder import assignment, autograde, cli, export, report
 from autograder.course import COURSE, NOTEBOOK
 from autograder.graders import ITEM_CELLS
-from tests.conftest import copy_course
+from tests.conftest import copy_course, make_class
 from tests.test_notebook import SEED_SITES
 
 CASES = Path(__file__).parent / "submissions"
@@ -65,12 +65,8 @@ def expected_items(student):
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    course = copy_course(tmp_path_factory.mktemp("course"))
-    assignment.generate_release(course)
-    for student, case in CLASS.items():
-        target = course.submitted(student)
-        target.mkdir(parents=True)
-        shutil.copy(course.release() / NOTEBOOK if case == RELEASE else CASES / case, target / NOTEBOOK)
+    course = make_class(tmp_path_factory.mktemp("course"),
+                        {s: COURSE.release() / NOTEBOOK if c == RELEASE else c for s, c in CLASS.items()})
     autograde.main(assignment="notebook10", course=course, workers=2)
     return course
 

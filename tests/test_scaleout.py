@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from autograder import assignment, autograde
-from autograder.course import NOTEBOOK
 from autograder.graders import ITEM_CELLS
-from tests.conftest import copy_course
+from tests.conftest import make_class
 
 CASES = Path(__file__).parent / "submissions"
 EXPECTED = json.loads((CASES / "expected.json").read_text())
@@ -32,16 +31,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def make_class(root):
-    course = copy_course(root)
-    assignment.generate_release(course)
-    for student, case in CLASS.items():
-        target = course.submitted(student)
-        target.mkdir(parents=True)
-        shutil.copy(CASES / case, target / NOTEBOOK)
-    return course
 
 
 def by_item(scores):
@@ -78,7 +67,7 @@ def dask_cluster():
 
 @pytest.mark.slow
 def test_a_class_graded_on_a_dask_cluster_scores_as_expected(tmp_path, dask_cluster):
-    course = make_class(tmp_path)
+    course = make_class(tmp_path, CLASS)
     summary = autograde.main(assignment="notebook10", course=course, scheduler=dask_cluster)
     assert sorted(summary.graded) == sorted(CLASS)
     assert all("ran on a Dask worker" in r.notes for r in summary.results.values())
@@ -88,7 +77,7 @@ def test_a_class_graded_on_a_dask_cluster_scores_as_expected(tmp_path, dask_clus
 
 
 def test_an_unreachable_scheduler_is_an_error_that_says_what_to_do(tmp_path):
-    course = make_class(tmp_path)
+    course = make_class(tmp_path, CLASS)
     with pytest.raises(autograde.AutogradeError, match="dask scheduler"):
         autograde.main(assignment="notebook10", course=course, scheduler=f"tcp://127.0.0.1:{free_port()}")
 
@@ -124,7 +113,7 @@ def postgres():
 
 @pytest.mark.slow
 def test_a_postgresql_gradebook_gets_the_same_grades_as_sqlite(tmp_path, postgres):
-    course = make_class(tmp_path)
+    course = make_class(tmp_path, CLASS)
     autograde.main(assignment="notebook10", course=course, workers=2, db_url=postgres)
     autograde.main(assignment="notebook10", course=course, workers=2, force=True)  # default: SQLite
     in_postgres = assignment.gradebook_scores(course, db_url=postgres)
