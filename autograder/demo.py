@@ -55,6 +55,10 @@ EXAMPLE_CLASS = {
 }
 
 
+# What each example student must score: a demo on a machine where grading is broken fails.
+EXPECTED_TOTALS = {"ada": 10.0, "ben": 6.0, "cy": 4.0, "dee": 10.0, "eve": 0.0}
+
+
 def grade_example_class(course: Course = COURSE) -> dict[str, dict[str, float]]:
     """Copy the example class into submitted/, run `nbgrader autograde`, read the gradebook."""
     assignment.add_students(list(EXAMPLE_CLASS), course)
@@ -96,6 +100,10 @@ def main(course: Course = COURSE) -> int:
     print("4. Grading the example class with `nbgrader autograde notebook10` (sandboxed hidden graders) ...")
     scores = grade_example_class(course)
     print_score_table(scores)
+    wrong = [s for s, total in EXPECTED_TOTALS.items() if abs(sum(scores.get(s, {}).values()) - total) > 1e-6]
+    if wrong:
+        print(f"   UNEXPECTED: {', '.join(wrong)} should have {', '.join(str(EXPECTED_TOTALS[s]) for s in wrong)} "
+              "points; grading is not working on this machine (see the autograded notebooks' outputs).")
 
     print("5. Feedback pages (`nbgrader generate_feedback`) and the class report (`autograder report`) ...")
     assignment._require(assignment.nbgrader("generate_feedback", ASSIGNMENT, "--force", course=course),
@@ -105,7 +113,7 @@ def main(course: Course = COURSE) -> int:
     written = report.main(assignment=ASSIGNMENT, course=course, out=course.root / "report")
     print(f"   report:   {Path(written['html']).relative_to(course.root)} (with scores.csv and four plots beside it)")
 
-    ok = solution_check.ok and not release_check.ok
+    ok = solution_check.ok and not release_check.ok and not wrong
     print(f"\nDemo {'finished' if ok else 'FAILED'} in {time.perf_counter() - started:.0f} s.")
     if not solution_check.ok:
         print(solution_check.output[-3000:])

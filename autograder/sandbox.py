@@ -135,7 +135,12 @@ def layout(limits: Limits, data_steps: list[list]) -> list[list]:
     for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/alternatives", "/etc/fonts"):
         if os.path.exists(path):
             steps.append(["ro-bind", path, path])
-    made: set[str] = set()
+    mounts = [["proc", "/proc"], ["dev", "/dev"], ["tmpfs", "/dev/shm", limits.tmp_bytes, "1777"],
+              ["tmpfs", "/tmp", limits.tmp_bytes, "1777"], ["tmpfs", SANDBOX_HOME, limits.tmp_bytes, "1777"]]
+    steps += mounts
+    # The Python installation and the venv come after the tmpfs mounts, so that a checkout
+    # under /tmp (or a home folder) is mounted on top of them rather than hidden by them.
+    made = {step[1] for step in mounts}
     for prefix in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}):
         if prefix.startswith("/usr"):
             continue
@@ -144,9 +149,7 @@ def layout(limits: Limits, data_steps: list[list]) -> list[list]:
                 made.add(str(parent))
                 steps.append(["dir", str(parent), "0755"])
         steps.append(["ro-bind", prefix, prefix])
-    steps += [["proc", "/proc"], ["dev", "/dev"], ["tmpfs", "/dev/shm", limits.tmp_bytes, "1777"],
-              ["tmpfs", "/tmp", limits.tmp_bytes, "1777"], ["tmpfs", SANDBOX_HOME, limits.tmp_bytes, "1777"],
-              ["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps]
+    steps += [["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps]
     return steps
 
 
