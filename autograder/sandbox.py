@@ -23,6 +23,7 @@ namespace goes, and with it every process the submission started, daemons includ
 from __future__ import annotations
 
 import fcntl
+import glob
 import json
 import os
 import secrets
@@ -72,7 +73,10 @@ class Limits:
     evidence_bytes: int = 64 << 20  # per world
 
     def rlimits(self) -> dict[str, int]:
-        return {"RLIMIT_AS": self.address_space_bytes, "RLIMIT_CPU": self.cpu_seconds,
+        # CUDA reserves far more address space than it uses, so where the GPU is shown to the
+        # sandbox, private writable memory (RLIMIT_DATA) is limited instead of address space.
+        memory = "RLIMIT_DATA" if gpu_devices() else "RLIMIT_AS"
+        return {memory: self.address_space_bytes, "RLIMIT_CPU": self.cpu_seconds,
                 "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_bytes, "RLIMIT_NOFILE": 1024,
                 "RLIMIT_CORE": 0}
 
@@ -88,6 +92,50 @@ class RawRun:
     killed: str | None = None  # why the sandbox was killed, if it was
     nonce: str = ""
     peak_memory: int | None = None  # bytes, from the memory cgroup where there is one
+
+
+GPU_ENV = "NB10_GPU"  # "off" hides this machine's GPU from submissions
+GPU_SYS_ENV = "NB10_GPU_SYS"  # "1" also shows /sys read-only, for drivers that need it
+GPU_PASSED_ENV = ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES")
+
+
+@lru_cache(maxsize=1)
+def gpu_devices() -> tuple[str, ...]:
+    """The NVIDIA device files a submission is given: all of them where this machine has a GPU,
+    none where it has not or where NB10_GPU=off."""
+    if os.environ.get(GPU_ENV, "").strip().lower() in ("0", "off", "no", "false") or not os.path.exists("/dev/nvidiactl"):
+        return ()
+    return tuple(sorted(glob.glob("/dev/nvidia*")))
+
+
+def sandbox_env() -> dict[str, str]:
+    """The sandbox's whole environment; on a GPU machine, the driver's library path too."""
+    env = dict(ENV)
+    if gpu_devices():
+        env.update({name: os.environ[name] for name in GPU_PASSED_ENV if os.environ.get(name)})
+    return env
+
+
+def _gpu_steps() -> list[list]:
+    """Layout steps that show the GPU: its device files, and driver library folders outside /usr."""
+    devices = gpu_devices()
+    if not devices:
+        return []
+    steps: list[list] = [["dev-bind", path, path] for path in devices]
+    for folder in os.environ.get("LD_LIBRARY_PATH", "").split(":"):
+        if folder.startswith("/") and os.path.isdir(folder) and not folder.startswith("/usr/"):
+            steps.append(["ro-bind", folder, folder])
+    if os.environ.get(GPU_SYS_ENV) == "1":
+        steps.append(["ro-bind", "/sys", "/sys"])
+    return steps
+
+
+def gpu_note() -> str | None:
+    devices = gpu_devices()
+    if not devices:
+        return None
+    return (f"gpu: shown to the submission ({len(devices)} NVIDIA device files); memory limited by RLIMIT_DATA "
+            "instead of address space; GPU memory itself is not limited")
 
 
 @lru_cache(maxsize=1)
@@ -149,7 +197,7 @@ def layout(limits: Limits, data_steps: list[list]) -> list[list]:
                 made.add(str(parent))
                 steps.append(["dir", str(parent), "0755"])
         steps.append(["ro-bind", prefix, prefix])
-    steps += [["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps]
+    steps += [["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps, *_gpu_steps()]
     return steps
 
 
@@ -168,6 +216,8 @@ def _bwrap_args(steps: list[list]) -> list[str]:
             args += ["--proc", rest[0]]
         elif op == "dev":
             args += ["--dev", rest[0]]
+        elif op == "dev-bind":
+            args += ["--dev-bind", rest[0], rest[1]]
     return args
 
 
@@ -303,7 +353,7 @@ class WarmPool:
     @staticmethod
     def _start_zygote() -> tuple[subprocess.Popen, socket.socket]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        env = dict(ENV, HOME=os.environ.get("HOME", "/root"))
+        env = dict(sandbox_env(), HOME=os.environ.get("HOME", "/root"))
         proc = subprocess.Popen(_python_argv(str(bundle_dir()), f"zygote.serve({theirs.fileno()})"),
                                 pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         theirs.close()
@@ -379,6 +429,8 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
     pipes = {name: os.pipe() for name in ["stdout", "stderr", *worlds]}
     cgroup = _Cgroup(f"nb10-{uid}-{secrets.token_hex(3)}", limits)
     notes.append(cgroup.note)
+    if gpu_note():
+        notes.append(gpu_note())
     world_w = [pipes[w][1] for w in worlds]
     started = time.monotonic()
     zygote = None
@@ -431,7 +483,7 @@ def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, 
             resource.setrlimit(getattr(resource, name), (value, value))
 
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=pipes["stdout"][1], stderr=pipes["stderr"][1],
-                            pass_fds=world_w, env=ENV, preexec_fn=limit_child, start_new_session=True)
+                            pass_fds=world_w, env=sandbox_env(), preexec_fn=limit_child, start_new_session=True)
     try:
         proc.stdin.write(json.dumps(plan).encode())
         proc.stdin.close()
@@ -456,7 +508,7 @@ def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, 
 def _launch_warm(zygote, plan, limits, uid, cgroup, data_steps, pipes, world_w) -> _Started:
     _, sock = zygote
     request = {"plan": plan, "layout": layout(limits, data_steps), "rlimits": limits.rlimits(), "uid": uid,
-               "cgroups": cgroup.procs_files, "env": ENV, "cwd": SANDBOX_HOME}
+               "cgroups": cgroup.procs_files, "env": sandbox_env(), "cwd": SANDBOX_HOME}
     send_request(sock, request, [pipes["stdout"][1], pipes["stderr"][1], *world_w])
     reader = sock.makefile("rb")
     pid = json.loads(reader.readline())["pid"]

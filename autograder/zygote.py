@@ -93,6 +93,8 @@ def build_root(layout: list[list], root: str) -> None:
         elif op == "proc":
             _mkdirs(root + args[0])
             _mount("proc", root + args[0], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        elif op == "dev-bind":  # a device file (the GPU's), usable inside
+            _bind(root, args[0], args[1], readonly=False)
         elif op == "dev":
             dev = root + args[0]
             _mkdirs(dev)

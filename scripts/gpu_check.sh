@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The CUDA checks, for real, on a machine with an NVIDIA GPU and a CUDA build of PyTorch.
+#
+#   bash scripts/gpu_check.sh        # from the repository root; `make test-gpu` in a set-up checkout
+#
+# On a bare GPU machine with no network (like the device machines this project was checked on),
+# put the wheels of what is missing (medmnist, IPython, nbformat and their pure-Python needs) and
+# the bubblewrap .deb in .whl/ first: they are installed from there. Then it says what the
+# machine has, checks that CUDA works inside the same sandbox submissions run in, and runs
+# tests/test_gpu.py. The log goes to $OUT/gpu-check.log (OUT defaults to ./test-artifacts).
+set -u
+OUT=${OUT:-test-artifacts}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu-check.log") 2>&1
+PY=${PYTHON:-python3}
+
+echo "== machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+grep PRETTY_NAME /etc/os-release; echo "uid $(id -u), $(nproc) cores, LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+ls -d /dev/nvidia*
+"$PY" -c "import sys, torch, torchvision; print('python', sys.version.split()[0], 'torch', torch.__version__,
+'torchvision', torchvision.__version__, 'cuda', torch.cuda.is_available())"
+
+if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+    echo "== installing the wheels in .whl/"
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir .whl/*.whl || exit 1
+fi
+if ! command -v bwrap >/dev/null && ls .whl/*.deb >/dev/null 2>&1; then
+    echo "== unpacking bubblewrap from .whl/ into /tmp/bw"
+    for deb in .whl/*.deb; do dpkg -x "$deb" /tmp/bw; done
+    mkdir -p /tmp/bw/bin
+    if ldd /tmp/bw/usr/bin/bwrap | grep -q "not found"; then  # its libraries come along, for bwrap alone
+        printf '#!/bin/sh\nexec /lib64/ld-linux-x86-64.so.2 --library-path /tmp/bw/lib/x86_64-linux-gnu /tmp/bw/usr/bin/bwrap "$@"\n' \
+            >/tmp/bw/bin/bwrap
+        chmod +x /tmp/bw/bin/bwrap
+    else
+        ln -sf /tmp/bw/usr/bin/bwrap /tmp/bw/bin/bwrap
+    fi
+    export PATH=/tmp/bw/bin:$PATH
+fi
+bwrap --version || { echo "bubblewrap is missing: install it (apt-get install bubblewrap)"; exit 1; }
+
+echo "== CUDA inside the submission sandbox"
+cat >/tmp/nb10_cuda_in_sandbox.py <<'EOF'
+import os, resource, subprocess, sys
+from autograder import sandbox
+code = "import torch; x = torch.ones(1000, device='cuda'); print('cuda in sandbox:', torch.cuda.get_device_name(0), x.sum().item())"
+limits = sandbox.Limits()
+def rlimits():
+    for name, value in limits.rlimits().items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+cmd = sandbox._bwrap_command(limits, 61999 if os.geteuid() == 0 else None, []) + [sys.executable, "-I", "-c", code]
+proc = subprocess.run(cmd, env=sandbox.sandbox_env(), preexec_fn=rlimits, capture_output=True, text=True, timeout=180)
+print(proc.stdout.strip(), proc.stderr.strip()[-1500:], "exit", proc.returncode)
+sys.exit(proc.returncode)
+EOF
+if PYTHONPATH=. "$PY" /tmp/nb10_cuda_in_sandbox.py; then
+    echo "CUDA works in the sandbox without /sys"
+elif NB10_GPU_SYS=1 PYTHONPATH=. "$PY" /tmp/nb10_cuda_in_sandbox.py; then
+    echo "CUDA needs /sys in the sandbox here: NB10_GPU_SYS=1"; export NB10_GPU_SYS=1
+else
+    echo "CUDA does not work inside the sandbox"
+fi
+
+echo "== tests/test_gpu.py"
+PYTHONUNBUFFERED=1 timeout "${GPU_TEST_SECONDS:-420}" "$PY" -m pytest tests/test_gpu.py -v -rA -p no:cacheprovider --durations=0
+echo "pytest exit $?"
