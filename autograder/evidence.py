@@ -22,6 +22,7 @@ class World:
     name: str
     mode: str | None = None
     cuda: bool | None = None
+    gpu_warm_up_seconds: float | None = None  # creating the CUDA context before the first cell
     cells: dict[int, dict] = field(default_factory=dict)
     probes: dict[str, dict] = field(default_factory=dict)  # probe id -> result
     items_probed: set[str] = field(default_factory=set)
@@ -84,6 +85,7 @@ def _record(world: World, meta: dict) -> None:
     kind = meta.get("kind")
     if kind == "world":
         world.mode, world.cuda = meta.get("mode"), meta.get("cuda")
+        world.gpu_warm_up_seconds = meta.get("gpu_warm_up_seconds")
     elif kind == "cell":
         world.cells[int(meta["index"])] = meta
     elif kind == "probe":

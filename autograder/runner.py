@@ -233,6 +233,19 @@ def _enter_counterfactual(torch) -> str:
     return "cuda-simulated"
 
 
+def _warm_up_gpu(torch) -> float:
+    """Create the CUDA context and load the convolution kernels before the first cell: on a
+    real GPU that takes seconds, which no student's cell should be charged for."""
+    started = time.monotonic()
+    try:
+        with torch.no_grad():
+            x = torch.zeros(2, 3, 16, 16, device="cuda")
+            torch.nn.functional.conv2d(x, torch.zeros(4, 3, 3, 3, device="cuda"), padding=1).sum().item()
+    except Exception:  # a broken GPU shows up in the student's own cells, with their error
+        pass
+    return round(time.monotonic() - started, 3)
+
+
 def run_world(world: str, plan: dict, fd: int, probe) -> None:
     nonce = plan["nonce"]
     # held before any student code runs: replacing these module attributes later changes nothing here
@@ -253,7 +266,9 @@ def run_world(world: str, plan: dict, fd: int, probe) -> None:
 
     torch.set_num_threads(1)
     mode = "real" if world == "real" else _enter_counterfactual(torch)
-    send({"kind": "world", "world": world, "mode": mode, "cuda": bool(torch.cuda.is_available())})
+    cuda = bool(torch.cuda.is_available())
+    warm_gpu = _warm_up_gpu(torch) if mode == "real" and cuda else None
+    send({"kind": "world", "world": world, "mode": mode, "cuda": cuda, "gpu_warm_up_seconds": warm_gpu})
 
     shell = _make_shell()
     namespace = shell.user_ns

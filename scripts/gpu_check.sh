@@ -62,6 +62,32 @@ else
     echo "CUDA does not work inside the sandbox"
 fi
 
+echo "== the solution notebook graded on the GPU, world by world"
+cat >/tmp/nb10_solution_on_gpu.py <<'EOF'
+import os, time
+from pathlib import Path
+from autograder import engine, standin
+from autograder.course import COURSE, NOTEBOOK
+from autograder.sandbox import Limits
+os.environ.setdefault(standin.ENV, str(COURSE.data_dir))
+if not standin.is_current(Path(os.environ[standin.ENV])):
+    standin.write(Path(os.environ[standin.ENV]))
+started = time.monotonic()
+sub = engine.run_submission("source", (COURSE.source() / NOTEBOOK).read_bytes(), seed=3, limits=Limits(cell_seconds=60))
+raw = sub.raw
+print(f"{time.monotonic() - started:.1f} s; exit {raw.returncode}; killed {raw.killed}; notes {raw.notes}")
+print("stderr:", raw.stderr.decode(errors="replace")[-3000:])
+for name, world in sub.worlds.items():
+    print(f"{name}: mode {world.mode}, cuda {world.cuda}, GPU warm-up {world.gpu_warm_up_seconds} s, done {world.done}, "
+          f"problem {world.problem}")
+    for index, cell in sorted(world.cells.items()):
+        error = cell.get("error") or {}
+        print(f"  cell {index}: {cell['status']} {cell['seconds']} s {error.get('type', '')} {str(error.get('message', ''))[:300]}")
+    print("  device probe:", world.probes.get("device"))
+EOF
+PYTHONPATH=. PYTHONUNBUFFERED=1 timeout 150 "$PY" /tmp/nb10_solution_on_gpu.py
+
 echo "== tests/test_gpu.py"
-PYTHONUNBUFFERED=1 timeout "${GPU_TEST_SECONDS:-420}" "$PY" -m pytest tests/test_gpu.py -v -rA -p no:cacheprovider --durations=0
+PYTHONUNBUFFERED=1 timeout "${GPU_TEST_SECONDS:-420}" "$PY" -m pytest tests/test_gpu.py -v -rA --tb=short \
+    -p no:cacheprovider --durations=0 ${PYTEST_ARGS:-}
 echo "pytest exit $?"
