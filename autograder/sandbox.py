@@ -50,7 +50,10 @@ BUNDLE_MOUNT = "/grader"
 BUNDLE_PACKAGE = "nb10_sandbox"
 BUNDLE_FILES = ("runner.py", "probe.py", "standin.py", "zygote.py")
 UNSAFE_FLAG = "--unsafe-no-sandbox"
-ENV = {"PATH": "/usr/bin:/bin", "HOME": SANDBOX_HOME, "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
+# USER and LOGNAME: the sandbox has no /etc/passwd, and getpass.getuser() (which torch 2.11's
+# import of torchvision calls, for its compile cache) reads them before the password database.
+ENV = {"PATH": "/usr/bin:/bin", "HOME": SANDBOX_HOME, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+       "MPLBACKEND": "Agg",
        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
        "PYTHONHASHSEED": "0", "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/mpl", "CUDA_MODULE_LOADING": "LAZY"}
 

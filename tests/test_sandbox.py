@@ -47,6 +47,13 @@ def test_the_sandbox_reports_how_it_ran(backend):
     assert ("sandbox: warm (forked from a zygote)" in raw.notes) == (backend == "warm")
 
 
+def test_the_submission_user_has_a_name_without_a_password_database():
+    """torch 2.11 calls getpass.getuser() when torchvision is imported; with no /etc/passwd in the
+    sandbox that raised KeyError for the submission's uid (seen on the GPU machine)."""
+    raw, world = run_cells("import getpass, os; print(getpass.getuser(), os.path.exists('/etc/passwd'))")
+    assert output(world, 0).split() == ["student", "False"], (output(world, 0), raw.stderr[-500:])
+
+
 def test_the_sandbox_is_available_here():
     assert "bubblewrap" in sandbox.check_available()
 
