@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up first.
-.PHONY: setup demo test bench release solutions figures standin clean
+.PHONY: setup demo test test-gpu bench release solutions figures standin clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,6 +12,10 @@ demo: setup
 
 test: setup
 	@$(PY) -m pytest
+
+# On a machine with an NVIDIA GPU: CUDA inside the sandbox, and tests/test_gpu.py (skips elsewhere).
+test-gpu: setup
+	@PYTHON=$(PY) bash scripts/gpu_check.sh
 
 # Stock nbgrader against ours on N submissions (default 40), side by side: prints, never asserts.
 bench: setup

@@ -21,7 +21,7 @@ ls -d /dev/nvidia*
 "$PY" -c "import sys, torch, torchvision; print('python', sys.version.split()[0], 'torch', torch.__version__,
 'torchvision', torchvision.__version__, 'cuda', torch.cuda.is_available())"
 
-if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
+if ! "$PY" -c "import medmnist, IPython, nbformat" 2>/dev/null && ls .whl/*.whl >/dev/null 2>&1; then
     echo "== installing the wheels in .whl/"
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir .whl/*.whl || exit 1
 fi
