@@ -84,7 +84,7 @@ class Limits:
                 "RLIMIT_CORE": 0}
 
 
-@dataclass
+@dataclass(repr=False)
 class RawRun:
     streams: dict[str, bytes]
     stdout: bytes
@@ -95,6 +95,9 @@ class RawRun:
     killed: str | None = None  # why the sandbox was killed, if it was
     nonce: str = ""
     peak_memory: int | None = None  # bytes, from the memory cgroup where there is one
+
+    def __repr__(self) -> str:
+        return f"<RawRun exit {self.returncode}, {self.seconds:.2f} s, killed {self.killed!r}>"
 
 
 GPU_ENV = "NB10_GPU"  # "off" hides this machine's GPU from submissions
