@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,6 +139,9 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
          db_url: str | None = None, seed: int = DEFAULT_SEED, limits: sandbox.Limits = sandbox.Limits(),
          scheduler: str | None = None, unsafe: bool = False, progress_stream=None, batch: int = 16) -> Summary:
     started = time.perf_counter()
+    # nbgrader's gradebook API trips SQLAlchemy 2's autoflush warning on every new submission
+    # (stock `nbgrader autograde` prints the same); it is noise on an instructor's terminal.
+    warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session", module=r"nbgrader\.")
     api, coursedir = _load_config(course, db_url)
     submissions = discover(course, assignment)
     if not submissions:
