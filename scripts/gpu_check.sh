@@ -5,7 +5,16 @@
 #
 # On a bare GPU machine with no network (like the device machines this project was checked on),
 # put the wheels of what is missing (medmnist, IPython, nbformat and their pure-Python needs) and
-# the bubblewrap .deb in .whl/ first: they are installed from there. Then it says what the
+# the bubblewrap .deb in .whl/ first: they are installed from there. For an image that already has
+# torch, torchvision, numpy, pandas, scikit-learn, pytest and friends (Python 3.12), that was:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#     --platform any -d .whl asttokens executing fastjsonschema fire ipython ipython-pygments-lexers jedi \
+#     jsonschema jsonschema-specifications jupyter-core matplotlib-inline medmnist==3.0.2 nbformat parso \
+#     pexpect platformdirs prompt-toolkit ptyprocess pure-eval referencing rpds-py stack-data termcolor \
+#     traitlets wcwidth
+#   (cd .whl && apt-get download bubblewrap libcap2 libselinux1 libpcre2-8-0)
+# Then it says what the
 # machine has, checks that CUDA works inside the same sandbox submissions run in, and runs
 # tests/test_gpu.py. The log goes to $OUT/gpu-check.log (OUT defaults to ./test-artifacts).
 set -u
