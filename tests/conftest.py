@@ -1,3 +1,4 @@
+import json
 import os
 import shutil
 from pathlib import Path
@@ -7,6 +8,7 @@ import pytest
 
 from autograder import standin
 from autograder.course import COURSE, NOTEBOOK, Course
+from autograder.sandbox import Limits
 
 # Every kernel and nbgrader process the tests start finds the offline stand-in.
 os.environ.setdefault(standin.ENV, str(COURSE.data_dir))
@@ -32,6 +34,9 @@ def copy_course(dest: Path) -> Course:
 
 
 CASES = Path(__file__).parent / "submissions"
+EXPECTED = json.loads((CASES / "expected.json").read_text())  # case name -> expected per-item scores and why
+# Shorter than the defaults so that the hanging cases do not make the suite crawl.
+TEST_LIMITS = Limits(cell_seconds=10, submission_seconds=60)
 
 
 def make_class(root: Path, students: dict[str, Path | str]) -> Course:

@@ -1,23 +1,19 @@
 """`autograder autograde`: a class in parallel, into nbgrader's gradebook, resumable after kill -9."""
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from autograder import assignment
 from autograder.course import NOTEBOOK
 from autograder.graders import ITEM_CELLS
-from tests.conftest import make_class
+from tests.conftest import CASES, EXPECTED, make_class
 
-CASES = Path(__file__).parent / "submissions"
-EXPECTED = json.loads((CASES / "expected.json").read_text())
 CLASS = {f"st{i:02d}": case for i, case in enumerate([
     "correct/correct_solution_as_released_success_score_full.ipynb",
     "bugs/bug_no_padding_score_partial.ipynb",

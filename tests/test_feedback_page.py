@@ -9,7 +9,6 @@ import pytest
 from autograder import assignment, autograde
 from tests.conftest import make_class
 
-CASES = Path(__file__).parent / "submissions"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 STUDENTS = {
     "ben": "bugs/bug_no_padding_score_partial.ipynb",

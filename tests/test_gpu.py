@@ -8,7 +8,6 @@ file alone on a GPU machine.
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -16,10 +15,8 @@ import torch
 from autograder import engine, sandbox
 from autograder.course import COURSE, NOTEBOOK
 from autograder.sandbox import Limits
+from tests.conftest import CASES, EXPECTED, TEST_LIMITS
 
-HERE = Path(__file__).parent / "submissions"
-EXPECTED = json.loads((HERE / "expected.json").read_text())
-TEST_LIMITS = Limits(cell_seconds=10, submission_seconds=60)
 DEVICE_CASES = ["correct/correct_solution_as_released_success_score_full.ipynb",
                 "correct/correct_device_cuda_zero_success_score_full.ipynb",
                 "bugs/bug_device_hardcoded_cpu_score_partial.ipynb",
@@ -66,7 +63,7 @@ def test_the_solution_runs_on_the_real_gpu_in_one_world_and_on_the_cpu_in_the_ot
 def test_device_cases_score_as_expected_on_the_gpu(warm):
     if warm and os.geteuid() != 0:
         pytest.skip("the warm pool needs root")
-    graded = engine.grade({name: (HERE / name).read_bytes() for name in DEVICE_CASES}, limits=TEST_LIMITS,
+    graded = engine.grade({name: (CASES / name).read_bytes() for name in DEVICE_CASES}, limits=TEST_LIMITS,
                           warm=warm, workers=2)
     for name in DEVICE_CASES:
         result = graded[name]
@@ -85,7 +82,7 @@ def test_every_case_scores_as_expected_on_the_gpu():
     if os.geteuid() != 0:
         pytest.skip("the warm pool needs root")
     workers = max(2, min(8, (os.cpu_count() or 2) // 2))
-    graded = engine.grade({name: (HERE / name).read_bytes() for name in EXPECTED}, limits=TEST_LIMITS,
+    graded = engine.grade({name: (CASES / name).read_bytes() for name in EXPECTED}, limits=TEST_LIMITS,
                           warm=True, workers=workers)
     wrong = {}
     for name, case in EXPECTED.items():

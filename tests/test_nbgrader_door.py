@@ -1,23 +1,19 @@
 """The nbgrader front door: real nbgrader, real gradebook; same scores as `autograder grade`."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 from autograder import assignment, engine
 from autograder.course import NOTEBOOK
 from autograder.graders import ITEM_CELLS
-from tests.conftest import make_class
-from tests.test_submissions import TEST_LIMITS
+from tests.conftest import CASES, EXPECTED, TEST_LIMITS, make_class
 
-CASES = Path(__file__).parent / "submissions"
 STUDENTS = {
     "ada": "correct/correct_solution_as_released_success_score_full.ipynb",
     "ben": "bugs/bug_no_padding_score_partial.ipynb",
     "cy": "hostile/hostile_zeros_of_the_right_shape_score_zero_for_blocks.ipynb",
 }
-EXPECTED = json.loads((CASES / "expected.json").read_text())
 
 
 @pytest.fixture(scope="module")

@@ -5,18 +5,15 @@ import csv
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
 from autograder import assignment, autograde, cli, export, report
 from autograder.course import COURSE, NOTEBOOK
 from autograder.graders import ITEM_CELLS
-from tests.conftest import copy_course, make_class
+from tests.conftest import EXPECTED, copy_course, make_class
 from tests.test_notebook import SEED_SITES
 
-CASES = Path(__file__).parent / "submissions"
-EXPECTED = json.loads((CASES / "expected.json").read_text())
 ITEMS = list(ITEM_CELLS)
 POINTS = {"residual_block_shapes": 3, "shortcut_projection": 3, "resnet18_adaptation": 2, "device_placement": 2}
 RELEASE = "release"  # the blank student version, as handed out

@@ -1,7 +1,6 @@
 """Scale-out for real: a Dask scheduler and two workers on loopback, and a PostgreSQL gradebook."""
 
 import glob
-import json
 import os
 import pwd
 import shutil
@@ -15,10 +14,8 @@ import pytest
 
 from autograder import assignment, autograde
 from autograder.graders import ITEM_CELLS
-from tests.conftest import make_class
+from tests.conftest import EXPECTED, make_class
 
-CASES = Path(__file__).parent / "submissions"
-EXPECTED = json.loads((CASES / "expected.json").read_text())
 CLASS = {
     "ann": "correct/correct_solution_as_released_success_score_full.ipynb",
     "bo": "bugs/bug_no_padding_score_partial.ipynb",

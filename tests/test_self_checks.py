@@ -1,6 +1,5 @@
 """Students' visible self-checks say what the hidden graders say, for the same mistake."""
 
-import json
 from pathlib import Path
 
 import nbformat
@@ -10,10 +9,8 @@ from nbclient import NotebookClient
 from autograder import engine
 from autograder.assignment import tool_env
 from autograder.course import COURSE
-from tests.test_submissions import TEST_LIMITS
+from tests.conftest import CASES, EXPECTED, TEST_LIMITS
 
-CASES = Path(__file__).parent / "submissions"
-EXPECTED = json.loads((CASES / "expected.json").read_text())
 # Mistakes a student can make with the release's blanks, plus a correct notebook (no message).
 MISTAKES = [name for name in EXPECTED if name.startswith("bugs/")] + [
     "correct/correct_solution_as_released_success_score_full.ipynb"]

@@ -1,28 +1,20 @@
 """Every case in tests/submissions/ scores as expected, item by item (the CLI door)."""
 
-import json
-from pathlib import Path
-
 import pytest
 
 from autograder import engine
-from autograder.sandbox import Limits
+from tests.conftest import CASES, EXPECTED, TEST_LIMITS
 from tests.submissions import build
-
-HERE = Path(__file__).parent / "submissions"
-EXPECTED = json.loads((HERE / "expected.json").read_text())
-# Shorter than the defaults so that the hanging cases do not make the suite crawl.
-TEST_LIMITS = Limits(cell_seconds=10, submission_seconds=60)
 
 
 @pytest.fixture(scope="session")
 def graded():
-    notebooks = {name: (HERE / name).read_bytes() for name in EXPECTED}
+    notebooks = {name: (CASES / name).read_bytes() for name in EXPECTED}
     return engine.grade(notebooks, limits=TEST_LIMITS, warm=True, workers=2)
 
 
 def test_the_committed_cases_are_what_the_case_lists_build():
-    assert build.expected_json() == (HERE / "expected.json").read_text(), "run python -m tests.submissions.build"
+    assert build.expected_json() == (CASES / "expected.json").read_text(), "run python -m tests.submissions.build"
     for case in build.CASES:
         assert build.path_of(case).read_text() == build.apply(case), f"{case.name} is stale"
 
