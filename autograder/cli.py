@@ -64,13 +64,17 @@ some students could not be exported (gradescope: no results.json; the others wer
 """
 
 
+def _course_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--course", type=Path, default=None,
+                        help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
+
+
 def _course_and_assignment(command: str, args: argparse.Namespace):
     """The course, or None after saying why the assignment is not one of it."""
     from autograder.course import Course, course_here
-    from autograder.report import known_assignments
 
     course = Course(args.course.resolve()) if args.course else course_here()
-    known = known_assignments(course)
+    known = course.assignments()
     if args.assignment not in known:
         close = difflib.get_close_matches(args.assignment, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else f" Assignments here: {', '.join(known) or 'none'}."
@@ -133,15 +137,9 @@ def _export(args: argparse.Namespace) -> int:
 
 def _autograde(args: argparse.Namespace) -> int:
     from autograder import autograde, plan, sandbox
-    from autograder.course import Course, course_here
 
-    course = Course(args.course.resolve()) if args.course else course_here()
-    known = sorted(p.name for p in (course.root / "source").glob("*") if p.is_dir())
-    if args.assignment not in known:
-        close = difflib.get_close_matches(args.assignment, known, n=3)
-        hint = f" Did you mean {', '.join(close)}?" if close else f" Assignments here: {', '.join(known) or 'none'}."
-        print(f"autograder autograde: no assignment {args.assignment!r} in {course.root / 'source'}.{hint}",
-              file=sys.stderr)
+    course = _course_and_assignment("autograde", args)
+    if course is None:
         return 2
     if args.workers is not None and args.workers < 1:
         print("autograder autograde: --workers must be at least 1.", file=sys.stderr)
@@ -211,8 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                                                   "postgresql://grader@127.0.0.1:5432/course")
     auto.add_argument("--scheduler", help="Dask scheduler address (tcp://HOST:PORT): run the submissions there")
     auto.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
-    auto.add_argument("--course", type=Path, default=None,
-                      help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
+    _course_option(auto)
     auto.add_argument("--unsafe-no-sandbox", action="store_true", dest="unsafe",
                       help="run submissions WITHOUT isolation (only on a machine you trust with them)")
     rep = sub.add_parser("report", help="plots, an HTML page and a CSV of a graded assignment's scores",
@@ -220,8 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("assignment", help="assignment id, e.g. notebook10")
     rep.add_argument("--out", type=Path, default=None, metavar="DIR",
                      help="folder to write the report into (created if missing)")
-    rep.add_argument("--course", type=Path, default=None,
-                     help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
+    _course_option(rep)
     rep.add_argument("--db", dest="db_url", help="gradebook URL (default: the course's gradebook.db)")
     exp = sub.add_parser("export", help="grades for Canvas or Moodle (CSV), or Gradescope (results.json per student)",
                          epilog=EXPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -230,8 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="canvas or moodle: a CSV file; gradescope: a folder of results.json")
     exp.add_argument("--out", type=Path, default=None, metavar="PATH",
                      help="the CSV file (canvas, moodle) or folder (gradescope)")
-    exp.add_argument("--course", type=Path, default=None,
-                     help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
+    _course_option(exp)
     exp.add_argument("--db", dest="db_url", help="gradebook URL (default: the course's gradebook.db)")
     sub.add_parser("release", help="generate the student version with nbgrader",
                    epilog="example:\n  autograder release", formatter_class=argparse.RawDescriptionHelpFormatter)

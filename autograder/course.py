@@ -24,6 +24,10 @@ class Course:
     def source(self, assignment: str = ASSIGNMENT) -> Path:
         return self.root / "source" / assignment
 
+    def assignments(self) -> list[str]:
+        """The assignment ids this course has (folders under source/)."""
+        return sorted(p.name for p in (self.root / "source").glob("*") if p.is_dir())
+
     def release(self, assignment: str = ASSIGNMENT) -> Path:
         return self.root / "release" / assignment
 

@@ -245,17 +245,13 @@ def results_path(course: Course, student: str, assignment: str) -> Path:
     return course.results(student, assignment)
 
 
-def known_assignments(course: Course) -> list[str]:
-    return sorted(p.name for p in course.source().parent.glob("*") if p.is_dir())
-
-
 def load(course: Course = COURSE, assignment: str = "notebook10", db_url: str | None = None) -> ClassRecord:
     """The class as the gradebook (scores) and the results files (checks) record it."""
     from nbgrader.api import Gradebook, MissingEntry
 
     from autograder.results import item_of_cell
 
-    if assignment not in known_assignments(course):
+    if assignment not in course.assignments():
         raise ReportError(f"no assignment {assignment!r} in {course.source().parent}.")
     if db_url is None:
         if not course.gradebook.is_file():
