@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 from autograder import plan as planning
 from autograder import sandbox
 from autograder.course import COURSE, Course
-from autograder.graders import ITEM_CELLS
+from autograder.graders import ITEM_CELLS, grader_modules
 from autograder.graders import plugin as grader_plugin
 from autograder.submission import Submission
 
@@ -111,6 +111,22 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
     return results
 
 
+_judging_warm: set[int] = set()
+
+
+def warm_up_judging(seed: int) -> None:
+    """Do once per process, ahead of the first batch, what the first judging would otherwise
+    pay for: import the graders and torchvision, compute the reference values for this seed
+    (each grader module's `warm_up`), and run one pytest session. Meant to run while the
+    zygotes import on other cores; the scores are the same either way."""
+    if seed in _judging_warm:
+        return
+    for module in grader_modules():
+        getattr(module, "warm_up", lambda seed: None)(seed)
+    judge([Submission("warm-up", seed, broken="warming up the graders")])
+    _judging_warm.add(seed)
+
+
 def warm_pool(workers: int, unsafe: bool = False) -> sandbox.WarmPool | None:
     """Zygotes for `workers` parallel submissions, where this machine allows them (root)."""
     if unsafe or os.geteuid() != 0:
@@ -154,11 +170,15 @@ def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: in
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
         pending = {executor.submit(job, key, load) for key, load in notebooks}
+        if pending:
+            warm_up_judging(seed)  # while the first sandboxes (or the zygotes) start
         done_subs: list[Submission] = []
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             done_subs += [f.result() for f in finished]
-            if len(done_subs) >= batch or not pending:
+            # Batches share one pytest session; once every remaining submission is already
+            # running, each is judged as it comes, so the run does not end on a long batch.
+            if len(done_subs) >= batch or len(pending) <= max(1, workers):
                 yield from judge(done_subs, started).values()
                 done_subs = []
 

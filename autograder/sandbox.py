@@ -339,44 +339,78 @@ class _Started:
 
 
 class WarmPool:
-    """Zygotes (one per worker) that fork a freshly isolated child per submission. Root only."""
+    """Zygotes (one per worker) that fork a freshly isolated child per submission. Root only.
+
+    Starting one takes seconds (it imports torch and friends), so the pool starts it and
+    returns at once: the caller warms up its own side meanwhile, on another core, and the first
+    `acquire` waits until a zygote is ready. A zygote that could not start makes `acquire`
+    raise SandboxUnavailable, and the engine falls back to the cold sandbox."""
 
     def __init__(self, workers: int) -> None:
         if os.geteuid() != 0:
             raise SandboxUnavailable("the warm sandbox needs root; use the cold (bubblewrap) path")
         self._free: list[tuple[subprocess.Popen, socket.socket]] = []
         self._lock = threading.Condition()
-        first = self._start_zygote()
-        self._free.append(first)
-        for _ in range(workers - 1):  # the others are forks of the first: warm at once
-            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            send_request(first[1], {"clone": True}, [theirs.fileno()])
-            theirs.close()
-            if ours.makefile("rb").readline() != b"READY\n":
-                raise SandboxUnavailable("a warm sandbox (zygote) could not be cloned")
-            self._free.append((first[0], ours))
+        self._failure: str | None = None
+        self._closed = False
+        first = self._spawn()
+        self._procs = [first[0]]
+        self._starting = threading.Thread(target=self._finish_start, args=(first, workers), daemon=True,
+                                          name="zygote-start")
+        self._starting.start()
 
     @staticmethod
-    def _start_zygote() -> tuple[subprocess.Popen, socket.socket]:
+    def _spawn() -> tuple[subprocess.Popen, socket.socket]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         env = dict(sandbox_env(), HOME=os.environ.get("HOME", "/root"))
         proc = subprocess.Popen(_python_argv(str(bundle_dir()), f"zygote.serve({theirs.fileno()})"),
                                 pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
         theirs.close()
-        ready = ours.makefile("rb").readline()
-        if ready != b"READY\n":
+        return proc, ours
+
+    @staticmethod
+    def _await_ready(proc: subprocess.Popen, sock: socket.socket) -> None:
+        if sock.makefile("rb").readline() != b"READY\n":
             proc.kill()
             raise SandboxUnavailable("the warm sandbox (zygote) did not start")
-        return proc, ours
+
+    def _finish_start(self, first: tuple[subprocess.Popen, socket.socket], workers: int) -> None:
+        """Wait for the first zygote; then fork the others from it (warm at once), each handed
+        out as soon as it is ready."""
+        try:
+            self._await_ready(*first)
+            self.release(first)
+            for _ in range(workers - 1):
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                send_request(first[1], {"clone": True}, [theirs.fileno()])
+                theirs.close()
+                if ours.makefile("rb").readline() != b"READY\n":
+                    raise SandboxUnavailable("a warm sandbox (zygote) could not be cloned")
+                self.release((first[0], ours))
+        except (OSError, SandboxUnavailable) as exc:
+            with self._lock:
+                if not self._free:  # with no zygote at all, every request goes cold
+                    self._failure = str(exc) or type(exc).__name__
+                self._lock.notify_all()
+
+    def wait_ready(self) -> bool:
+        """Block until the pool has finished starting; whether a zygote is ready."""
+        self._starting.join()
+        return self._failure is None
 
     def acquire(self) -> tuple[subprocess.Popen, socket.socket]:
         with self._lock:
             while not self._free:
+                if self._failure or self._closed:
+                    raise SandboxUnavailable(self._failure or "the warm sandbox pool is closed")
                 self._lock.wait()
             proc, sock = self._free.pop()
         if proc.poll() is not None:  # a zygote that died is replaced
             sock.close()
-            proc, sock = self._start_zygote()
+            proc, sock = self._spawn()
+            self._await_ready(proc, sock)
+            with self._lock:
+                self._procs.append(proc)
         return proc, sock
 
     def release(self, zygote: tuple[subprocess.Popen, socket.socket]) -> None:
@@ -386,11 +420,19 @@ class WarmPool:
 
     def close(self) -> None:
         with self._lock:
-            for proc, sock in self._free:
+            self._closed = True
+            for _, sock in self._free:
                 sock.close()  # a zygote, or a clone, exits when its socket closes
-            for proc in {id(p): p for p, _ in self._free}.values():
-                proc.kill()
-                proc.wait()
+            self._free.clear()
+            procs = list(self._procs)
+            self._lock.notify_all()
+        for proc in procs:  # a zygote still starting is stopped too; its start thread then ends
+            proc.kill()
+            proc.wait()
+        self._starting.join()
+        with self._lock:  # a clone handed out while closing
+            for _, sock in self._free:
+                sock.close()
             self._free.clear()
 
 

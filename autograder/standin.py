@@ -99,8 +99,18 @@ def npz_bytes(arrays: dict[str, Any]) -> bytes:
     return buf.getvalue()
 
 
+_md5_seen: dict[tuple, str] = {}
+
+
 def md5_of(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
+    """The file's MD5, computed again only when the file changed (the grader asks once per submission)."""
+    st = path.stat()
+    key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key not in _md5_seen:
+        if len(_md5_seen) > 8:
+            _md5_seen.clear()
+        _md5_seen[key] = hashlib.md5(path.read_bytes()).hexdigest()
+    return _md5_seen[key]
 
 
 def write(root: Path, seed: int = SEED) -> Path:

@@ -8,9 +8,11 @@ Unix socket: each request carries a plan, the file-system layout and the pipes t
 For each request it forks a child that builds the same isolation a fresh bubblewrap sandbox
 would, then runs the submission:
 
-1. joins the submission's memory and pids cgroups; makes itself a session leader;
-2. unshares mount, PID, network, IPC and UTS namespaces, and forks: the grandchild is PID 1 of
-   the new PID namespace, so when it exits every process the submission started dies with it;
+1. the child is forked into a new PID namespace, whose PID 1 it is (the zygote unshares the PID
+   namespace for its next child only, and takes its own back after the fork): when it exits,
+   every process the submission started dies with it;
+2. it joins the submission's memory and pids cgroups, makes itself a session leader, and
+   unshares mount, network, IPC and UTS namespaces;
 3. builds a new root on tmpfs from the layout (read-only binds of the system, the Python
    installation, the venv, the data file; fresh tmpfs /tmp, home and /dev/shm; minimal /dev;
    /proc of the new namespace), pivots into it and detaches the old root;
@@ -130,20 +132,18 @@ def _limit(limits: dict, uid: int) -> None:
     _check(_libc.prctl(PR_SET_PDEATHSIG, 9, 0, 0, 0), "pdeathsig")
 
 
-def _sandboxed_child(request: dict, fds: list[int]) -> None:
-    """In the forked child: isolate, then run the plan. Never returns."""
+def _sandboxed_child(request: dict, fds: list[int], pid_namespace_error: OSError | None) -> None:
+    """In the forked child, PID 1 of its own PID namespace: isolate, then run the plan. Never returns."""
     code = SETUP_FAILED
     try:
         os.dup2(fds[1], 2)  # a failure to build the sandbox is reported on the submission's stderr
+        if pid_namespace_error is not None:
+            raise pid_namespace_error
         os.setsid()
         for procs in request["cgroups"]:
             with open(procs, "w") as f:
-                f.write(str(os.getpid()))
-        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-        init = os.fork()
-        if init:  # the middle process only waits for PID 1 of the new namespace
-            _, status = os.waitpid(init, 0)
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+                f.write("0")  # this process
+        _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
         _mount("tmpfs", SCRATCH, "tmpfs", 0, "size=1m,mode=755")  # in this mount namespace only
         root = SCRATCH + "/root"
@@ -219,6 +219,7 @@ def serve(fd: int, warm: bool = True) -> None:
         runner.warm_up()
         os.makedirs(SCRATCH, mode=0o755, exist_ok=True)
     sock = socket.socket(fileno=fd)
+    own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     sock.sendall(b"READY\n")
     while True:
         received = _recv(sock)
@@ -233,10 +234,17 @@ def serve(fd: int, warm: bool = True) -> None:
             os.close(fds[0])
             continue
         runner.prepare(request["plan"])
+        try:  # the next child is PID 1 of a new PID namespace
+            _check(_libc.unshare(CLONE_NEWPID), "unshare PID namespace")
+            error = None
+        except OSError as exc:
+            error = exc
         pid = os.fork()
         if pid == 0:
             sock.close()
-            _sandboxed_child(request, fds)
+            _sandboxed_child(request, fds, error)
+        # later children (clones of this zygote, the next submission's) start in this namespace again
+        _check(_libc.setns(own_pid_namespace, CLONE_NEWPID), "setns back to the zygote's PID namespace")
         for f in fds:
             os.close(f)
         sock.sendall(json.dumps({"pid": pid}).encode() + b"\n")

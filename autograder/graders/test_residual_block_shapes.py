@@ -50,6 +50,11 @@ def probes(seed: int) -> list[dict]:
     return specs
 
 
+def warm_up(seed: int) -> None:
+    """Compute the reference values for this seed now (see engine.warm_up_judging)."""
+    reference.warm_up_blocks(probes(seed))
+
+
 def layers_problem(result: dict) -> str | None:
     missing = result.get("missing_layers") or []
     if missing:

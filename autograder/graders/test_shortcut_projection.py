@@ -41,6 +41,11 @@ def probes(seed: int) -> list[dict]:
              "modes": ["train", "eval"], "silence": None} for i, (pid, args, shape) in enumerate(cases)]
 
 
+def warm_up(seed: int) -> None:
+    """Compute the reference values for this seed now (see engine.warm_up_judging)."""
+    reference.warm_up_blocks(probes(seed))
+
+
 def _spec(submission, probe_id: str) -> dict:
     return next(p for p in submission.plan_probes(CELL) if p["id"] == probe_id)
 
