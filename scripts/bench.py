@@ -10,6 +10,7 @@ not assert. `--ours-only --n 1000` times our side alone on a large class.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder import assignment, autograde, engine, sandbox  # noqa: E402
+from autograder import assignment, engine, sandbox, standin  # noqa: E402
 from autograder.course import COURSE, NOTEBOOK, Course  # noqa: E402
 
 STOCK_PIPELINE = """
@@ -87,20 +88,46 @@ class RssSampler(threading.Thread):
             time.sleep(0.2)
 
 
-def time_stock(course: Course) -> float:
+def timed(cmd: list[str], course: Course) -> float:
+    """Wall seconds of one command run in the course directory (a fresh process, as an instructor runs it)."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "notebook10"], cwd=course.root,
-                   env=assignment.tool_env(course), capture_output=True, check=True)
-    return time.perf_counter() - started
+    proc = subprocess.run(cmd, cwd=course.root, env=assignment.tool_env(course), capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd[1:4])} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds
 
 
-def time_ours(course: Course, workers: int) -> tuple[float, autograde.Summary, int]:
+def time_stock(course: Course) -> float:
+    return timed([sys.executable, "-m", "nbgrader", "autograde", "notebook10"], course)
+
+
+def time_ours(course: Course, workers: int) -> tuple[float, int]:
     sampler = RssSampler()
     sampler.start()
-    summary = autograde.main(assignment="notebook10", course=course, workers=workers, progress_stream=sys.stderr)
-    sampler.running = False
-    sampler.join()
-    return summary.seconds, summary, sampler.peak
+    try:
+        return timed([sys.executable, "-m", "autograder.cli", "autograde", "notebook10", "--workers", str(workers),
+                      "--course", str(course.root)], course), sampler.peak
+    finally:
+        sampler.running = False
+        sampler.join()
+
+
+def gradebook_scores(course: Course) -> dict[str, float]:
+    """Each student's total score in the course's gradebook (whoever graded it)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
+        return {s.student_id: s.score for s in gb.assignment_submissions("notebook10")}
+
+
+def sandbox_peaks(course: Course) -> list[int]:
+    peaks = []
+    for path in course.root.glob("autograded/*/notebook10/*.results.json"):
+        peak = json.loads(path.read_text())["extra_data"].get("peak_memory_bytes")
+        if peak:
+            peaks.append(peak)
+    return peaks
 
 
 def warm_latency(notebook: Path, repeats: int = 5) -> list[float]:
@@ -135,10 +162,18 @@ def main() -> int:
                 if line.startswith("model name")), platform.processor())
     print(f"Benchmark: {args.n} submissions on {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"sandbox: {sandbox.check_available()}", flush=True)
+    # Both sides load the same synthetic PneumoniaMNIST (a stock kernel cannot download it offline).
+    data = COURSE.data_dir
+    if not standin.is_current(data):
+        raise SystemExit(f"bench: no stand-in data in {data}: run `make demo` (or `python -m autograder.standin setup`)")
+    os.environ["MEDMNIST_STANDIN"] = str(data)
     with tempfile.TemporaryDirectory(prefix="nb10-bench-") as tmp:
         ours_course = make_course(Path(tmp) / "ours", notebooks, stock=False)
-        ours, summary, zygote_rss = time_ours(ours_course, args.workers)
-        peaks = [r.peak_memory for r in summary.results.values() if r.peak_memory]
+        ours, zygote_rss = time_ours(ours_course, args.workers)
+        peaks = sandbox_peaks(ours_course)
+        ours_scores = gradebook_scores(ours_course)
+        if len(ours_scores) != args.n:
+            raise SystemExit(f"bench: our run recorded {len(ours_scores)} of {args.n} submissions")
         print(f"  autograder autograde --workers {args.workers}: {ours:8.1f} s  ({ours / args.n:.2f} s per submission, "
               f"{args.n / ours:.2f} submissions/s)", flush=True)
         if not args.ours_only:
@@ -147,6 +182,9 @@ def main() -> int:
             print(f"  stock nbgrader autograde:        {stock:8.1f} s  ({stock / args.n:.2f} s per submission, "
                   f"{args.n / stock:.2f} submissions/s)")
             print(f"  ratio (stock / ours): {stock / ours:.1f}x")
+            stock_scores = gradebook_scores(stock_course)
+            print(f"  mean score: ours {sum(ours_scores.values()) / args.n:.2f}, stock {sum(stock_scores.values()) / args.n:.2f} "
+                  f"(stock scores only the visible checks, ours the hidden graders too)")
         latency = warm_latency(COURSE.source() / NOTEBOOK)
         print(f"  warm latency for a single submission: {latency[len(latency) // 2]:.2f} s median of {len(latency)} "
               f"(from {latency[0]:.2f} to {latency[-1]:.2f} s)")
