@@ -116,7 +116,7 @@ _judging_warm: set[int] = set()
 
 def warm_up_judging(seed: int) -> None:
     """Do once per process, ahead of the first batch, what the first judging would otherwise
-    pay for: import the graders and torchvision, compute the reference values for this seed
+    pay for: import the graders and torch, compute the reference values for this seed
     (each grader module's `warm_up`), and run one pytest session. Meant to run while the
     zygotes import on other cores; the scores are the same either way."""
     if seed in _judging_warm:
@@ -125,16 +125,6 @@ def warm_up_judging(seed: int) -> None:
         getattr(module, "warm_up", lambda seed: None)(seed)
     judge([Submission("warm-up", seed, broken="warming up the graders")])
     _judging_warm.add(seed)
-
-
-def warm_pool(workers: int, unsafe: bool = False) -> sandbox.WarmPool | None:
-    """Zygotes for `workers` parallel submissions, where this machine allows them (root)."""
-    if unsafe or os.geteuid() != 0:
-        return None
-    try:
-        return sandbox.WarmPool(workers)
-    except sandbox.SandboxUnavailable:
-        return None
 
 
 def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: int = planning.DEFAULT_SEED,
@@ -186,7 +176,7 @@ def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: in
 def grade(notebooks: dict[str, Any], *, seed: int = planning.DEFAULT_SEED, limits: sandbox.Limits = sandbox.Limits(),
           unsafe: bool = False, workers: int = 1, warm: bool = False) -> dict[str, Result]:
     """Grade notebooks (key -> bytes, text or NotebookNode); `warm` forks them from zygotes."""
-    pool = warm_pool(workers, unsafe) if warm else None
+    pool = sandbox.warm_pool(workers, unsafe) if warm else None
     try:
         items = [(key, (lambda nb=nb: nb)) for key, nb in notebooks.items()]
         return {r.key: r for r in grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,

@@ -72,14 +72,34 @@ def make_block_params(cin: int, cout: int, stride: int, seed: int, silence: str 
     return params
 
 
-def resnet18_shapes() -> dict[str, tuple[int, ...]]:
-    """State-dict shapes of torchvision's ResNet18 adapted to 1 channel and 2 classes."""
-    import torchvision
+RESNET18_STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))  # (channels, stride of the first block) per stage
 
-    with torch.device("meta"):
-        model = torchvision.models.resnet18(weights=None, num_classes=2)
-        model.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+def resnet18_blocks() -> list[tuple[str, int, int, int]]:
+    """ResNet18's basic blocks in order, as (state-dict prefix, in channels, out channels, stride)."""
+    blocks, cin = [], 64
+    for layer, (cout, stride) in enumerate(RESNET18_STAGES, start=1):
+        for block in range(2):
+            blocks.append((f"layer{layer}.{block}", cin, cout, stride if block == 0 else 1))
+            cin = cout
+    return blocks
+
+
+def resnet18_shapes() -> dict[str, tuple[int, ...]]:
+    """State-dict shapes of torchvision's ResNet18 adapted to 1 channel and 2 classes, in its
+    order (a test checks this against torchvision; the trusted side does not import it)."""
+    def bn(prefix: str, n: int) -> dict[str, tuple[int, ...]]:
+        return {f"{prefix}.weight": (n,), f"{prefix}.bias": (n,), f"{prefix}.running_mean": (n,),
+                f"{prefix}.running_var": (n,), f"{prefix}.num_batches_tracked": ()}
+
+    shapes = {"conv1.weight": (64, 1, 7, 7), **bn("bn1", 64)}
+    for prefix, cin, cout, stride in resnet18_blocks():
+        shapes.update({f"{prefix}.conv1.weight": (cout, cin, 3, 3), **bn(f"{prefix}.bn1", cout),
+                       f"{prefix}.conv2.weight": (cout, cout, 3, 3), **bn(f"{prefix}.bn2", cout)})
+        if needs_projection(cin, cout, stride):
+            shapes.update({f"{prefix}.downsample.0.weight": (cout, cin, 1, 1), **bn(f"{prefix}.downsample.1", cout)})
+    shapes.update({"fc.weight": (2, 512), "fc.bias": (2,)})
+    return shapes
 
 
 @lru_cache(maxsize=4)  # the same for every submission of a run: a warm zygote makes it once

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.probe import make_block_params, make_input, make_resnet_params, needs_projection
+from autograder.probe import make_block_params, make_input, make_resnet_params, needs_projection, resnet18_blocks
 
 
 def _bn(x: torch.Tensor, p: dict, prefix: str, train: bool) -> torch.Tensor:
@@ -52,22 +52,29 @@ def block_output_shape(cin: int, cout: int, stride: int, input_shape: list[int])
     return [b, cout, (h - 1) // stride + 1, (w - 1) // stride + 1]
 
 
+def resnet18_forward(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """ResNet18 (1 input channel, 2 classes) in eval mode with the parameters p, written out with
+    torch.nn.functional: the reference does not use torchvision (whose import costs seconds)."""
+    x = F.max_pool2d(F.relu(_bn(F.conv2d(x, p["conv1.weight"], stride=2, padding=3), p, "bn1", False)), 3, 2, 1)
+    for prefix, cin, cout, stride in resnet18_blocks():
+        out = F.relu(_bn(F.conv2d(x, p[f"{prefix}.conv1.weight"], stride=stride, padding=1), p, f"{prefix}.bn1", False))
+        out = _bn(F.conv2d(out, p[f"{prefix}.conv2.weight"], padding=1), p, f"{prefix}.bn2", False)
+        if needs_projection(cin, cout, stride):
+            x = _bn(F.conv2d(x, p[f"{prefix}.downsample.0.weight"], stride=stride), p, f"{prefix}.downsample.1", False)
+        x = F.relu(out + x)
+    return F.linear(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1), p["fc.weight"], p["fc.bias"])
+
+
 @lru_cache(maxsize=8)
 def resnet_outputs(seed: int) -> dict[str, np.ndarray]:
     """The adapted ResNet18's conv1 on x, fc on features, and the whole model on x."""
-    import torchvision
-
     params = make_resnet_params(seed)
     x = make_input([4, 1, 28, 28], seed + 1)
     features = make_input([4, 512], seed + 2)
-    model = torchvision.models.resnet18(weights=None, num_classes=2)
-    model.conv1 = torch.nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-    model.load_state_dict(params)
-    model.eval()
     with torch.no_grad():
         return {"conv1_out": F.conv2d(x, params["conv1.weight"], stride=2, padding=3).numpy(),
                 "fc_out": F.linear(features, params["fc.weight"], params["fc.bias"]).numpy(),
-                "rest_out": model(x).numpy()}
+                "rest_out": resnet18_forward(params, x).numpy()}
 
 
 def close(a: np.ndarray | None, b: np.ndarray, rtol: float = 1e-4, atol: float = 1e-4) -> bool:

@@ -353,6 +353,7 @@ class WarmPool:
         self._lock = threading.Condition()
         self._failure: str | None = None
         self._closed = False
+        self._ready = 0  # zygotes started so far
         first = self._spawn()
         self._procs = [first[0]]
         self._starting = threading.Thread(target=self._finish_start, args=(first, workers), daemon=True,
@@ -379,19 +380,24 @@ class WarmPool:
         out as soon as it is ready."""
         try:
             self._await_ready(*first)
-            self.release(first)
+            self._started(first)
             for _ in range(workers - 1):
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 send_request(first[1], {"clone": True}, [theirs.fileno()])
                 theirs.close()
                 if ours.makefile("rb").readline() != b"READY\n":
                     raise SandboxUnavailable("a warm sandbox (zygote) could not be cloned")
-                self.release((first[0], ours))
+                self._started((first[0], ours))
         except (OSError, SandboxUnavailable) as exc:
             with self._lock:
-                if not self._free:  # with no zygote at all, every request goes cold
+                if not self._ready:  # with no zygote at all, every request goes cold
                     self._failure = str(exc) or type(exc).__name__
                 self._lock.notify_all()
+
+    def _started(self, zygote: tuple[subprocess.Popen, socket.socket]) -> None:
+        with self._lock:
+            self._ready += 1
+        self.release(zygote)
 
     def wait_ready(self) -> bool:
         """Block until the pool has finished starting; whether a zygote is ready."""
@@ -434,6 +440,16 @@ class WarmPool:
             for _, sock in self._free:
                 sock.close()
             self._free.clear()
+
+
+def warm_pool(workers: int, unsafe: bool = False) -> WarmPool | None:
+    """Zygotes for `workers` parallel submissions, where this machine allows them (root)."""
+    if unsafe or os.geteuid() != 0:
+        return None
+    try:
+        return WarmPool(workers)
+    except SandboxUnavailable:
+        return None
 
 
 UID_BASE, UID_COUNT = 61000, 4000

@@ -28,7 +28,7 @@ def sandbox_run_on_worker(plan: dict, limits: sandbox.Limits, unsafe: bool) -> s
 
     with _worker_lock:
         if "pool" not in _worker_pool:
-            _worker_pool["pool"] = engine.warm_pool(1, unsafe)
+            _worker_pool["pool"] = sandbox.warm_pool(1, unsafe)
         pool = _worker_pool["pool"]
     with _worker_lock:  # one submission at a time per zygote
         try:

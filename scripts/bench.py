@@ -132,7 +132,7 @@ def sandbox_peaks(course: Course) -> list[int]:
 
 def warm_latency(notebook: Path, repeats: int = 5) -> list[float]:
     """Seconds to grade one submission on a warm pool, `repeats` times (sorted)."""
-    pool = engine.warm_pool(1)
+    pool = sandbox.warm_pool(1)
     try:
         item = [("warm-up", lambda: notebook.read_bytes())]
         list(engine.grade_stream(item, pool=pool, batch=1))  # first one warms the graders too

@@ -85,3 +85,59 @@ def test_only_a_changed_notebook_is_regraded_and_force_regrades_all(course):
     assert f"graded {len(CLASS)}, already graded and unchanged 0" in out
     assert "grading notebook10 [" in err  # the progress bar, with rate and ETA
     assert "ETA" in err
+
+
+def _recorded(course):
+    """What nbgrader holds for each student: every grade and comment, and the autograded notebook."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    recorded = {}
+    with Gradebook(f"sqlite:///{course.gradebook}") as gb:
+        for submission in gb.assignment_submissions("notebook10"):
+            for nb in submission.notebooks:
+                grades = sorted((g.name, g.auto_score, g.max_score) for g in nb.grades)
+                comments = sorted((c.name, c.auto_comment) for c in nb.comments)
+                cells = [(c.cell_type, c.source, [{k: v for k, v in o.items() if k != "execution_count"}
+                                                  for o in c.get("outputs", [])])
+                         for c in nbformat.read(course.autograded(submission.student_id) / NOTEBOOK, 4).cells]
+                recorded[submission.student_id] = (grades, comments, cells)
+    return recorded
+
+
+@pytest.mark.slow
+def test_the_parallel_run_records_what_nbgrader_autograde_records(tmp_path):
+    """Same grades, comments and autograded notebooks as `nbgrader autograde` (with the sandbox
+    preprocessor) writes for the same class: the parallel run's shortcuts in nbgrader's
+    recording (a shared database engine, a schema checked once) change nothing it records."""
+    students = dict(list(CLASS.items())[:3])
+    (tmp_path / "ours").mkdir()
+    (tmp_path / "theirs").mkdir()
+    ours, theirs = make_class(tmp_path / "ours", students), make_class(tmp_path / "theirs", students)
+    run = autograde_cli(ours, "--workers", "2")
+    _, err = run.communicate(timeout=900)
+    assert run.returncode == 0, err
+    assignment.add_students(list(students), theirs)
+    assignment.autograde(theirs)
+    assert _recorded(ours) == _recorded(theirs)
+    assert set(_recorded(ours)) == set(students)
+
+
+def test_the_schema_checked_once_raises_what_jsonschema_raises():
+    import jsonschema
+    from nbgrader.nbgraderformat.v3 import MetadataValidatorV3
+
+    from autograder.autograde import _SchemaCheckedOnce
+
+    schema = MetadataValidatorV3().schema
+    once = _SchemaCheckedOnce(jsonschema)
+    good = {"schema_version": 3, "grade": True, "solution": False, "locked": True, "points": 2.0,
+            "grade_id": "test_x"}
+    once.validate(good, schema)
+    jsonschema.validate(good, schema)
+    for bad in ({**good, "points": "two"}, {**good, "grade": "yes"}, {"schema_version": 3}):
+        with pytest.raises(jsonschema.ValidationError) as theirs:
+            jsonschema.validate(bad, schema)
+        with pytest.raises(jsonschema.ValidationError) as ours:
+            once.validate(bad, schema)
+        assert str(ours.value) == str(theirs.value)
