@@ -22,6 +22,7 @@ namespace goes, and with it every process the submission started, daemons includ
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import glob
 import json
@@ -146,8 +147,10 @@ def gpu_note() -> str | None:
 
 @lru_cache(maxsize=1)
 def bundle_dir() -> Path:
-    """A private folder holding only the sandbox-side modules, as package nb10_sandbox."""
+    """A private folder holding only the sandbox-side modules, as package nb10_sandbox: made
+    once per process, removed when the process exits."""
     root = Path(tempfile.mkdtemp(prefix="nb10-sandbox-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
     package = root / BUNDLE_PACKAGE
     package.mkdir()
     (package / "__init__.py").write_text("")

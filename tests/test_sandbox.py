@@ -141,3 +141,15 @@ def test_without_bubblewrap_grading_refuses_with_a_message_that_says_what_to_do(
     monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
     with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap.*--unsafe-no-sandbox"):
         sandbox._bwrap_command(Limits(), None, [])
+
+
+def test_the_sandbox_modules_folder_is_removed_when_the_grading_process_exits():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "from autograder import sandbox; print(sandbox.bundle_dir())"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    folder = Path(proc.stdout.strip())
+    assert proc.returncode == 0 and folder.name.startswith("nb10-sandbox-"), proc.stderr
+    assert not folder.exists()
