@@ -24,8 +24,6 @@ _worker_lock = threading.Lock()
 
 def sandbox_run_on_worker(plan: dict, limits: sandbox.Limits, unsafe: bool) -> sandbox.RawRun:
     """Runs on a Dask worker: one warm zygote per worker process, made on first use."""
-    from autograder import engine
-
     with _worker_lock:
         if "pool" not in _worker_pool:
             _worker_pool["pool"] = sandbox.warm_pool(1, unsafe)
