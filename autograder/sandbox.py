@@ -356,7 +356,7 @@ class WarmPool:
         self._lock = threading.Condition()
         self._failure: str | None = None
         self._closed = False
-        self._ready = 0  # zygotes started so far
+        self._live = 0  # zygotes started and not discarded
         first = self._spawn()
         self._procs = [first[0]]
         self._starting = threading.Thread(target=self._finish_start, args=(first, workers), daemon=True,
@@ -379,28 +379,40 @@ class WarmPool:
             raise SandboxUnavailable("the warm sandbox (zygote) did not start")
 
     def _finish_start(self, first: tuple[subprocess.Popen, socket.socket], workers: int) -> None:
-        """Wait for the first zygote; then fork the others from it (warm at once), each handed
-        out as soon as it is ready."""
+        """Wait for the first zygote; then fork the others from it (warm at once, in
+        milliseconds). None is handed out before all are made: the clone requests go over the
+        first zygote's socket, which a submission must not be using at the same time."""
+        started = []
         try:
             self._await_ready(*first)
-            self._started(first)
+            started.append(first)
             for _ in range(workers - 1):
                 ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
                 send_request(first[1], {"clone": True}, [theirs.fileno()])
                 theirs.close()
                 if ours.makefile("rb").readline() != b"READY\n":
                     raise SandboxUnavailable("a warm sandbox (zygote) could not be cloned")
-                self._started((first[0], ours))
+                started.append((first[0], ours))
         except (OSError, SandboxUnavailable) as exc:
-            with self._lock:
-                if not self._ready:  # with no zygote at all, every request goes cold
-                    self._failure = str(exc) or type(exc).__name__
-                self._lock.notify_all()
-
-    def _started(self, zygote: tuple[subprocess.Popen, socket.socket]) -> None:
+            failure = str(exc) or type(exc).__name__
+        else:
+            failure = None
         with self._lock:
-            self._ready += 1
-        self.release(zygote)
+            if not started:  # with no zygote at all, every request goes cold
+                self._failure = failure
+            self._live += len(started)
+            self._free.extend(started)
+            self._lock.notify_all()
+
+    def discard(self, zygote: tuple[subprocess.Popen, socket.socket]) -> None:
+        """A zygote that failed in the middle of a request is not used again; once none is left,
+        `acquire` raises and every later submission runs in a fresh bubblewrap sandbox."""
+        zygote[1].close()
+        with self._lock:
+            self._live -= 1
+            if self._live <= 0:
+                self._failure = "every warm sandbox (zygote) failed"
+            self._lock.notify_all()
 
     def wait_ready(self) -> bool:
         """Block until the pool has finished starting; whether a zygote is ready."""
@@ -504,7 +516,14 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
     try:
         if pool is not None and not unsafe:
             zygote = pool.acquire()
-            launched = _launch_warm(zygote, plan, limits, uid, cgroup, data_steps, pipes, world_w)
+            try:
+                launched = _launch_warm(zygote, plan, limits, uid, cgroup, data_steps, pipes, world_w)
+            except (OSError, ValueError, KeyError) as exc:  # the zygote died, or answered nonsense
+                pool.discard(zygote)
+                cgroup.remove()
+                for name in pipes:
+                    os.close(pipes[name][0])
+                raise SandboxUnavailable(f"a warm sandbox failed ({type(exc).__name__}: {exc})") from None
             notes.append("sandbox: warm (forked from a zygote)")
         else:
             launched = _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, notes)

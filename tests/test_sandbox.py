@@ -153,3 +153,28 @@ def test_the_sandbox_modules_folder_is_removed_when_the_grading_process_exits():
     folder = Path(proc.stdout.strip())
     assert proc.returncode == 0 and folder.name.startswith("nb10-sandbox-"), proc.stderr
     assert not folder.exists()
+
+
+def test_a_warm_sandbox_that_fails_mid_request_is_dropped_and_the_submission_runs_cold():
+    import socket
+
+    from autograder import engine
+    from autograder.course import COURSE
+
+    pool, sock = sandbox.WarmPool(1), None
+    try:
+        assert pool.wait_ready()
+        proc, sock = pool.acquire()  # the zygote process stays alive; only its socket is swapped
+        dead, gone = socket.socketpair()
+        gone.close()  # the "zygote" at the other end of this socket is gone
+        pool.release((proc, dead))
+        nb = (COURSE.source() / "notebook10.ipynb").read_bytes()
+        sub = engine.run_submission("x", nb, seed=1, limits=Limits(), pool=pool)
+        assert "the warm sandbox failed; this submission ran in a fresh bubblewrap sandbox" in sub.raw.notes
+        assert sub.world("real").done
+        with pytest.raises(sandbox.SandboxUnavailable):
+            pool.acquire()  # none left: later submissions go cold at once instead of waiting
+    finally:
+        pool.close()
+        if sock is not None:
+            sock.close()
