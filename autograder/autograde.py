@@ -249,8 +249,7 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
     try:
         with _nbgrader_speedups():
             for result in engine.grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,
-                                              batch=batch, pool=None if dask else pool,
-                                              runner=dask.run if dask else None,
+                                              batch=batch, pool=pool, runner=dask.run if dask else None,
                                               course=course):
                 result.submission_sha256 = hashes[result.key]
                 _record(api, course, coursedir.db_url, assignment, result)

@@ -117,10 +117,7 @@ def time_ours(course: Course, workers: int) -> tuple[float, int]:
 
 def gradebook_scores(course: Course) -> dict[str, float]:
     """Each student's total score in the course's gradebook (whoever graded it)."""
-    from nbgrader.api import Gradebook
-
-    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
-        return {s.student_id: s.score for s in gb.assignment_submissions("notebook10")}
+    return {student: sum(cells.values()) for student, cells in assignment.gradebook_scores(course).items()}
 
 
 def sandbox_peaks(course: Course) -> list[int]:
