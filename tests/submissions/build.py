@@ -20,9 +20,10 @@ from tests.submissions.case import Case, Delete, InsertAfter, RawFile, Replace, 
 from tests.submissions.cases_bugs import CASES as BUGS
 from tests.submissions.cases_correct import CASES as CORRECT
 from tests.submissions.cases_hostile import CASES as HOSTILE
+from tests.submissions.cases_integrity import CASES as INTEGRITY
 
 HERE = Path(__file__).parent
-CASES: list[Case] = CORRECT + BUGS + HOSTILE
+CASES: list[Case] = CORRECT + BUGS + HOSTILE + INTEGRITY
 
 
 def base_notebook() -> nbformat.NotebookNode:
@@ -70,8 +71,8 @@ def path_of(case: Case) -> Path:
 
 
 def expected_json() -> str:
-    return json.dumps({f"{c.group}/{c.name}.ipynb": {"expect": c.expected(), "why": c.why} for c in CASES},
-                      indent=1) + "\n"
+    return json.dumps({f"{c.group}/{c.name}.ipynb": {"expect": c.expected(), "why": c.why, "review": c.review}
+                       for c in CASES}, indent=1) + "\n"
 
 
 def main() -> int:

@@ -12,6 +12,8 @@ the solution (marker comments removed). Edits (applied in order):
 
 `expect` gives the item scores that differ from full marks, e.g. {"device_placement": 1.5};
 items not named are expected to score full marks. `why` says in a sentence what the case is.
+`review` says whether grading must mark the submission for a person to review (a hostile or
+broken submission); an honest one never is.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ class Case:
     edits: tuple = ()
     expect: dict = field(default_factory=dict)
     why: str = ""
+    review: bool = False
 
     def expected(self) -> dict[str, float]:
         return {item: float(self.expect.get(item, full)) for item, full in ITEM_MAX.items()}
