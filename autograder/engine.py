@@ -78,7 +78,7 @@ def run_submission(key: str, notebook: Any, *, seed: int, limits: sandbox.Limits
             raise
         raw = sandbox.run(the_plan, limits, slot=slot, unsafe=unsafe)  # the cold path, same isolation
         raw.notes.append("the warm sandbox failed; this submission ran in a fresh bubblewrap sandbox")
-    the_plan["nonce"] = raw.nonce
+    the_plan["key"] = raw.key
     return Submission.from_run(key, the_plan, raw)
 
 

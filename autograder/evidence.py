@@ -1,20 +1,28 @@
-"""Reading what the sandbox sent back (trusted side), strictly: plain values and arrays only.
+"""Reading what the sandbox sent back (trusted side), strictly: signed frames of plain values only.
 
-A frame is ``NB10 <nonce> <seq> <meta length> <blob lengths...>\\n`` followed by ``repr()`` of
-a dict of plain values (read back with ``ast.literal_eval``, never ``eval``) and raw float32
-bytes. A frame with the wrong nonce, a sequence number out of order or a malformed header ends
-the stream: nothing after it is believed, and the run is marked as tampered with.
+A frame is ``NB10 <seq> <hmac> <meta length> <blob lengths...>\\n`` followed by ``repr()`` of a
+dict of plain values (read back with ``ast.literal_eval``, never ``eval``) and raw float32
+bytes. The HMAC-SHA256, under the run's key, covers the sequence number, the lengths, the meta
+and the blobs; only the sandbox's grader side holds the key. The signature is checked before
+anything of a frame is parsed, so a notebook that writes into the channel cannot make the
+trusted side parse anything it wrote. A frame with a bad signature, a sequence number out of
+order, an oversized or malformed part ends the stream: nothing after it is believed, and the
+run is marked as tampered with.
 """
 
 from __future__ import annotations
 
 import ast
+import hmac
 from dataclasses import dataclass, field
+from hashlib import sha256
 from typing import Any
 
 import numpy as np
 
-MAX_META = 4 << 20
+MAX_META = 512 << 10  # a correct notebook's largest frame (a cell with capped output) is under 50 KiB
+MAX_FRAMES = 4000
+TAMPERED = "tampered: the evidence stream holds a frame the grader did not write"
 
 
 @dataclass(repr=False)  # short: pytest shows the graders' arguments when a check fails
@@ -26,7 +34,11 @@ class World:
     cells: dict[int, dict] = field(default_factory=dict)
     probes: dict[str, dict] = field(default_factory=dict)  # probe id -> result
     items_probed: set[str] = field(default_factory=set)
+    order: list[tuple] = field(default_factory=list)  # ("cell", index) / ("probe", index, deferred), as sent
+    alerts: list[str] = field(default_factory=list)  # what the sandbox's guard saw the notebook try
+    notes: list[str] = field(default_factory=list)  # how the sandbox side was set up (hardening)
     done: bool = False
+    stopped: str | None = None  # why the world stopped before its last cell, if it did
     problem: str | None = None  # why the stream ended early or was cut
 
     def __repr__(self) -> str:
@@ -38,7 +50,8 @@ def _resolve(value: Any, blobs: list[bytes]) -> Any:
     if isinstance(value, dict):
         if set(value) == {"blob", "shape", "count"}:
             if not (type(value["blob"]) is int and type(value["count"]) is int and isinstance(value["shape"], list)
-                    and all(type(n) is int and 0 <= n < 1 << 31 for n in value["shape"])):
+                    and all(type(n) is int and 0 <= n < 1 << 31 for n in value["shape"])
+                    and 0 <= value["blob"] < len(blobs)):
                 raise ValueError("malformed array header")
             data = np.frombuffer(blobs[value["blob"]], dtype=np.float32)
             shape = value["shape"]
@@ -51,49 +64,85 @@ def _resolve(value: Any, blobs: list[bytes]) -> Any:
     return value
 
 
-def parse(stream: bytes, nonce: str, world: str) -> World:
+def _signature(key: bytes, signed: bytes, body: bytes, blobs: list[bytes]) -> str:
+    mac = hmac.new(key, signed + b"\n", sha256)
+    mac.update(body)
+    for blob in blobs:
+        mac.update(blob)
+    return mac.hexdigest()
+
+
+def parse(stream: bytes, key: str, world: str) -> World:
     out = World(world)
+    secret = bytes.fromhex(key) if key else b""
     pos, seq = 0, 0
     while pos < len(stream):
-        end = stream.find(b"\n", pos, pos + 512)
+        end = stream.find(b"\n", pos, pos + 1024)
         if end < 0:
-            out.problem = "the evidence stream was cut off mid-frame"
+            out.problem = "the evidence stream was cut off mid-frame" if len(stream) - pos < 1024 else TAMPERED
             break
         parts = stream[pos:end].split(b" ")
         try:
-            if parts[0] != b"NB10" or parts[1].decode() != nonce or int(parts[2]) != seq:
+            if len(parts) < 4 or parts[0] != b"NB10" or int(parts[1]) != seq or seq >= MAX_FRAMES:
                 raise ValueError("frame header")
             meta_len, blob_lens = int(parts[3]), [int(p) for p in parts[4:] if p]
-            if meta_len > MAX_META:
+            if not 0 <= meta_len <= MAX_META or any(n < 0 for n in blob_lens):
                 raise ValueError("oversized frame")
             body_end = end + 1 + meta_len
-            meta = ast.literal_eval(stream[end + 1:body_end].decode())
-            blobs, cursor = [], body_end
-            for n in blob_lens:
-                blobs.append(stream[cursor:cursor + n])
-                cursor += n
+            cursor = body_end + sum(blob_lens)
             if cursor > len(stream):
                 out.problem = "the evidence stream was cut off mid-frame"
                 break
-            meta = _resolve(meta, blobs)
+            body = stream[end + 1:body_end]
+            blobs, at = [], body_end
+            for n in blob_lens:
+                blobs.append(stream[at:at + n])
+                at += n
+            signed = b" ".join(parts[1:2] + parts[3:])
+            if not secret or not hmac.compare_digest(_signature(secret, signed, body, blobs).encode(), parts[2]):
+                raise ValueError("signature")
+            meta = _resolve(ast.literal_eval(body.decode()), blobs)
             _record(out, meta)
         except Exception:  # whatever is malformed in what the sandbox wrote, nothing after it is believed
-            out.problem = "tampered: the evidence stream holds a frame the grader did not write"
+            out.problem = TAMPERED
             break
         pos, seq = cursor, seq + 1
     return out
 
 
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if type(v) is str][:50] if isinstance(value, list) else []
+
+
 def _record(world: World, meta: dict) -> None:
     kind = meta.get("kind")
+    if world.done or (kind != "world") == (world.mode is None):
+        raise ValueError("a frame out of order")  # the world frame comes first and once, done last
     if kind == "world":
         world.mode, world.cuda = meta.get("mode"), meta.get("cuda")
         world.gpu_warm_up_seconds = meta.get("gpu_warm_up_seconds")
+        world.notes = _strings(meta.get("notes"))
     elif kind == "cell":
-        world.cells[int(meta["index"])] = meta
+        index = meta["index"]
+        if type(index) is not int or index in world.cells:
+            raise ValueError("a cell reported twice")
+        world.cells[index] = meta
+        world.order.append(("cell", index))
     elif kind == "probe":
+        index = meta["index"]
+        if type(index) is not int:
+            raise ValueError("a probe frame without its place")
         world.items_probed.add(meta["item"])
         for result in meta["results"]:
+            if result["id"] in world.probes:
+                raise ValueError("a check reported twice")
             world.probes[result["id"]] = result
+        world.order.append(("probe", index, bool(meta.get("deferred"))))
     elif kind == "done":
         world.done = True
+        world.stopped = meta.get("stopped") if type(meta.get("stopped")) is str else None
+    else:
+        raise ValueError("unknown frame")
+    for alert in _strings(meta.get("alerts")):
+        if alert not in world.alerts:
+            world.alerts.append(alert)

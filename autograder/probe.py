@@ -1,405 +1,573 @@
-"""Probes: run next to student code (in the sandbox) and report what the student's objects do.
+"""Probes: what the grader observes of the notebook's objects, on the grader's thread (see core.py).
 
-A probe never judges. It builds the student's objects, loads parameters and inputs that both
-sides derive from a seed (``make_block_params``, ``make_resnet_params``, ``make_input``; the
-trusted side imports the same functions), runs them, and hands back arrays and plain facts.
-The graders recompute the expected values with reference code and compare.
+A probe never judges. It reads the notebook's namespace, has the notebook's thread build and run
+the notebook's objects (jobs), loads parameters and inputs derived from a seed into them
+(``seeded.py``; the trusted side derives the same), and hands back arrays and plain facts. The
+graders recompute the expected values with reference code and compare.
+
+Loaded privately next to core.py, under the same rules: every function used after the notebook
+starts is bound when this file is loaded, only C functions and C types' methods touch the
+notebook's objects (no operator on a tensor, no attribute of a notebook object read through
+Python), and every value that came from the notebook is checked for its exact type before use.
 """
 
-from __future__ import annotations
-
-import copy
-import math
-from functools import lru_cache
-from typing import Any, Callable
-
+from . import seeded
+from .core import (_Device, _DisableTorchFunction, _Module, _Parameter, _Tensor, _add_, _allclose, _clone, _contiguous, _copy_,
+                   _detach, _device_of, _device_type, _dim, _equal, _float32, _idict, _is_floating, _mro, _mul_, _narrow,
+                   _monotonic, _numel, _numpy, _reshape, _set_grad_enabled, _size, _sleep, _to, _tobytes, field,
+                   str_items)
+from .core import JOB_BUILD, JOB_FORWARD, JOB_SET_MODE
+from . import student_side
 import torch
-from torch import nn
 
 SAMPLE = 4096  # values kept of an output whose only purpose is a liveness check
-NORM_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Dropout, nn.Dropout2d)
 MAIN_PARTS = ("conv1", "bn1", "conv2", "bn2")
+_Conv2d, _BatchNorm2d, _Linear = torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.Linear
+_ACTIVATIONS = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.ELU, torch.nn.GELU, torch.nn.SiLU,
+                torch.nn.Dropout, torch.nn.Dropout2d, torch.nn.Identity)
+_type_name = type.__dict__["__name__"].__get__
+_Size = torch.Size
+_make_input, _make_block_params, _make_resnet_params = seeded.make_input, seeded.make_block_params, seeded.make_resnet_params
+JOB_COMPOSE, JOB_RESNET, JOB_ZEROED = student_side.compose, student_side.resnet_outputs, student_side.forward
+_ERR = {"cell": None, "line": None, "code": None}
 
-# Captured now, before any student code runs, so that patching the module attributes later
-# does not change what the probes compute.
-_relu = torch.nn.functional.relu
-_no_grad = torch.no_grad
-_allclose = torch.allclose
-_tensor_type = torch.Tensor
-_TB = getattr(torch._C, "TensorBase", None) or torch._C._TensorBase  # C type: its methods cannot be replaced
-_detach, _to, _reshape, _contiguous, _numpy, _size = _TB.detach, _TB.to, _TB.reshape, _TB.contiguous, _TB.numpy, _TB.size
-_device_of, _device_cls, _data_ptr = _TB.device.__get__, torch.device, _TB.data_ptr
-
-
-# ---- values both sides derive from a seed -------------------------------------------------
-
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed) % (2**63))
+# ---- the notebook's objects, read without running any of its code --------------------------------
 
 
-def make_input(shape: list[int], seed: int) -> torch.Tensor:
-    return torch.randn(*shape, generator=_generator(seed))
+def derives(obj, cls):
+    """Whether obj's class has cls in its MRO (by identity: no __eq__, no __instancecheck__)."""
+    for klass in _mro(type(obj)):
+        if klass is cls:
+            return True
+    return False
 
 
-def _conv_weight(gen: torch.Generator, shape: tuple[int, ...]) -> torch.Tensor:
-    fan_in = shape[1] * shape[2] * shape[3]
-    return torch.randn(*shape, generator=gen) * math.sqrt(2.0 / fan_in)
+def is_module(obj):
+    return derives(obj, _Module)
 
 
-def _bn(gen: torch.Generator, prefix: str, n: int) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.weight": 0.5 + torch.rand(n, generator=gen),
-            f"{prefix}.bias": 0.2 * torch.randn(n, generator=gen),
-            f"{prefix}.running_mean": 0.2 * torch.randn(n, generator=gen),
-            f"{prefix}.running_var": 0.5 + torch.rand(n, generator=gen)}
+def exact_tensor(value):
+    return type(value) is _Tensor or type(value) is _Parameter
 
 
-def needs_projection(cin: int, cout: int, stride: int) -> bool:
-    return stride != 1 or cin != cout
+def children(module):
+    """The module's direct submodules, in registration order, as (name, module)."""
+    return [(name, child) for name, child in str_items(field(_idict(module), "_modules")) if is_module(child)]
 
 
-def make_block_params(cin: int, cout: int, stride: int, seed: int, silence: str | None = None) -> dict[str, torch.Tensor]:
-    """Parameters of a correct block for (cin, cout, stride); `silence` zeroes a path's last BN."""
-    gen = _generator(seed)
-    params = {"conv1.weight": _conv_weight(gen, (cout, cin, 3, 3)), **_bn(gen, "bn1", cout),
-              "conv2.weight": _conv_weight(gen, (cout, cout, 3, 3)), **_bn(gen, "bn2", cout)}
-    if needs_projection(cin, cout, stride):
-        params["shortcut.conv.weight"] = _conv_weight(gen, (cout, cin, 1, 1))
-        params.update(_bn(gen, "shortcut.bn", cout))
-    target = {"main": "bn2", "shortcut": "shortcut.bn"}.get(silence or "")
-    if target and f"{target}.weight" in params:
-        params[f"{target}.weight"].zero_()
-        params[f"{target}.bias"].zero_()
-    return params
+def tensors(module, kind):
+    """(name, tensor) of a module's own parameters (kind '_parameters') or buffers ('_buffers')."""
+    return [(name, t) for name, t in str_items(field(_idict(module), kind)) if t is not None]
 
 
-RESNET18_STAGES = ((64, 1), (128, 2), (256, 2), (512, 2))  # (channels, stride of the first block) per stage
+def walk(module, prefix="", depth=0):
+    """(qualified name, module) for the module and every submodule, depth first, like named_modules."""
+    out = [(prefix, module)]
+    if depth < 32:
+        for name, child in children(module):
+            out += walk(child, f"{prefix}.{name}" if prefix else name, depth + 1)
+    return out
 
 
-def resnet18_blocks() -> list[tuple[str, int, int, int]]:
-    """ResNet18's basic blocks in order, as (state-dict prefix, in channels, out channels, stride)."""
-    blocks, cin = [], 64
-    for layer, (cout, stride) in enumerate(RESNET18_STAGES, start=1):
-        for block in range(2):
-            blocks.append((f"layer{layer}.{block}", cin, cout, stride if block == 0 else 1))
-            cin = cout
-    return blocks
+def state_shapes(module):
+    """Names and shapes of a module's state, in state_dict's order (parameters, persistent buffers,
+    then submodules), read from the modules themselves (a replaced state_dict() changes nothing)."""
+    out = {}
+    for qualified, mod in walk(module):
+        skip = field(_idict(mod), "_non_persistent_buffers_set")
+        skip = skip if type(skip) is set else set()
+        for kind in ("_parameters", "_buffers"):
+            for name, t in tensors(mod, kind):
+                if kind == "_buffers" and name in skip:
+                    continue
+                key = f"{qualified}.{name}" if qualified else name
+                out[key] = list(_size(t)) if exact_tensor(t) else None
+    return out
 
 
-def resnet18_shapes() -> dict[str, tuple[int, ...]]:
-    """State-dict shapes of torchvision's ResNet18 adapted to 1 channel and 2 classes, in its
-    order (a test checks this against torchvision; the trusted side does not import it)."""
-    def bn(prefix: str, n: int) -> dict[str, tuple[int, ...]]:
-        return {f"{prefix}.weight": (n,), f"{prefix}.bias": (n,), f"{prefix}.running_mean": (n,),
-                f"{prefix}.running_var": (n,), f"{prefix}.num_batches_tracked": ()}
-
-    shapes = {"conv1.weight": (64, 1, 7, 7), **bn("bn1", 64)}
-    for prefix, cin, cout, stride in resnet18_blocks():
-        shapes.update({f"{prefix}.conv1.weight": (cout, cin, 3, 3), **bn(f"{prefix}.bn1", cout),
-                       f"{prefix}.conv2.weight": (cout, cout, 3, 3), **bn(f"{prefix}.bn2", cout)})
-        if needs_projection(cin, cout, stride):
-            shapes.update({f"{prefix}.downsample.0.weight": (cout, cin, 1, 1), **bn(f"{prefix}.downsample.1", cout)})
-    shapes.update({"fc.weight": (2, 512), "fc.bias": (2,)})
-    return shapes
+def _ints(value):
+    if type(value) is int:
+        return [value, value]
+    if type(value) is tuple or type(value) is list:
+        return [v for v in value if type(v) is int]
+    return None
 
 
-@lru_cache(maxsize=4)  # the same for every submission of a run: a warm zygote makes it once
-def make_resnet_params(seed: int) -> dict[str, torch.Tensor]:
-    gen = _generator(seed)
-    params = {}
-    for name, shape in resnet18_shapes().items():
-        if name.endswith("num_batches_tracked"):
-            params[name] = torch.tensor(0)
-        elif name.endswith("running_var") or (name.endswith(".weight") and len(shape) == 1):
-            params[name] = 0.5 + torch.rand(*shape, generator=gen)
-        elif len(shape) == 4:
-            params[name] = _conv_weight(gen, shape)
-        elif len(shape) == 2:
-            params[name] = torch.randn(*shape, generator=gen) / math.sqrt(shape[1])
-        else:
-            params[name] = 0.2 * torch.randn(*shape, generator=gen)
-    return params
+def describe(module):
+    if module is None or not is_module(module):
+        return None if module is None else {"type": "not a module"}
+    d = _idict(module)
+    if derives(module, _Conv2d):
+        padding = field(d, "padding")
+        return {"type": "Conv2d", "in": field(d, "in_channels"), "out": field(d, "out_channels"),
+                "kernel": _ints(field(d, "kernel_size")), "stride": _ints(field(d, "stride")),
+                "padding": padding if type(padding) is str else _ints(padding),
+                "bias": field(field(d, "_parameters"), "bias") is not None}
+    if derives(module, _BatchNorm2d):
+        return {"type": "BatchNorm2d", "features": field(d, "num_features")}
+    if derives(module, _Linear):
+        return {"type": "Linear", "in": field(d, "in_features"), "out": field(d, "out_features"),
+                "bias": field(field(d, "_parameters"), "bias") is not None}
+    return {"type": _type_name(type(module))}
 
 
-# ---- describing the student's objects -------------------------------------------------------
-
-def describe(module: Any) -> dict[str, Any]:
-    if isinstance(module, nn.Conv2d):
-        return {"type": "Conv2d", "in": module.in_channels, "out": module.out_channels,
-                "kernel": list(module.kernel_size), "stride": list(module.stride),
-                "padding": module.padding if isinstance(module.padding, str) else list(module.padding),
-                "bias": module.bias is not None}
-    if isinstance(module, nn.BatchNorm2d):
-        return {"type": "BatchNorm2d", "features": module.num_features}
-    if isinstance(module, nn.Linear):
-        return {"type": "Linear", "in": module.in_features, "out": module.out_features, "bias": module.bias is not None}
-    return {"type": type(module).__name__}
+def main_parts(block):
+    """The main path's modules by their scaffold names (None where missing)."""
+    found = dict(children(block))
+    return {name: (found[name] if name in found else None) for name in MAIN_PARTS}
 
 
-def block_parts(block: nn.Module) -> tuple[dict[str, Any], list[nn.Module]]:
-    """The main-path modules by their scaffold names, and the other children (the shortcut)."""
-    main = {name: getattr(block, name, None) for name in MAIN_PARTS}
-    main_ids = {id(m) for m in main.values() if m is not None}
-    rest = [m for m in block.children() if id(m) not in main_ids and not isinstance(m, NORM_ACTIVATIONS)]
-    return main, rest
+def is_activation(module):
+    for cls in _ACTIVATIONS:
+        if derives(module, cls):
+            return True
+    return False
 
 
-def _leaves(modules: list[nn.Module]) -> list[nn.Module]:
-    return [m for top in modules for m in top.modules() if not list(m.children())]
+def rest_of(block, parts):
+    """The block's other direct children (not main-path layers, not activations): the shortcut."""
+    ids = [id(m) for m in parts.values() if m is not None]
+    return [m for _, m in children(block) if id(m) not in ids and not is_activation(m)]
 
 
-def _apply_shortcut(rest: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
-    for module in rest:
-        x = module(x)
-    return x
+def leaves(modules):
+    out = []
+    for top in modules:
+        for _, mod in walk(top):
+            if not children(mod):
+                out.append(mod)
+    return out
 
 
-def _copy_into(target: Any, value: torch.Tensor, name: str, report: list[dict]) -> None:
-    found = None if not isinstance(target, _tensor_type) else list(target.shape)
-    if found != list(value.shape):
-        report.append({"param": name, "expected": list(value.shape), "found": found})
+def own_tensor(module, name):
+    for kind in ("_parameters", "_buffers"):
+        t = field(field(_idict(module), kind), name)
+        if t is not None:
+            return t
+    return None
+
+
+def _copy_into(target, value, name, report):
+    found = list(_size(target)) if exact_tensor(target) else None
+    if found != list(_size(value)):
+        report.append({"param": name, "expected": list(_size(value)), "found": found})
         return
-    target.data.copy_(value)
+    with _DisableTorchFunction():
+        _copy_(target, value)
 
 
-def _load_bn(module: Any, params: dict, prefix: str, report: list[dict]) -> None:
-    for field in ("weight", "bias", "running_mean", "running_var"):
-        _copy_into(getattr(module, field, None), params[f"{prefix}.{field}"], f"{prefix}.{field}", report)
+def _load_bn(module, params, prefix, report):
+    for name in ("weight", "bias", "running_mean", "running_var"):
+        _copy_into(own_tensor(module, name) if module is not None else None, params[f"{prefix}.{name}"],
+                   f"{prefix}.{name}", report)
 
 
-def load_block(block: nn.Module, params: dict[str, torch.Tensor]) -> list[dict]:
-    """Copy the seeded parameters into the student's block, by role; return the mismatches."""
-    main, rest = block_parts(block)
-    report: list[dict] = []
-    with _no_grad():
-        for conv in ("conv1", "conv2"):
-            _copy_into(getattr(main[conv], "weight", None), params[f"{conv}.weight"], f"{conv}.weight", report)
-        for bn in ("bn1", "bn2"):
-            _load_bn(main[bn], params, bn, report)
-        leaves = _leaves(rest)
-        convs = [m for m in leaves if isinstance(m, nn.Conv2d)]
-        norms = [m for m in leaves if isinstance(m, nn.BatchNorm2d)]
-        if "shortcut.conv.weight" in params:
-            _copy_into(convs[0].weight if convs else None, params["shortcut.conv.weight"], "shortcut.conv.weight", report)
-            if norms:
-                _load_bn(norms[0], params, "shortcut.bn", report)
-            else:
-                report.append({"param": "shortcut.bn", "expected": [params["shortcut.bn.weight"].shape[0]], "found": None})
+def shortcut_layers(rest):
+    all_leaves = leaves(rest)
+    return ([m for m in all_leaves if derives(m, _Conv2d)], [m for m in all_leaves if derives(m, _BatchNorm2d)])
+
+
+def load_block(parts, rest, params):
+    """Copy the seeded parameters into the notebook's block, by role; return the mismatches."""
+    report = []
+    for conv in ("conv1", "conv2"):
+        module = parts[conv]
+        _copy_into(own_tensor(module, "weight") if module is not None else None, params[f"{conv}.weight"],
+                   f"{conv}.weight", report)
+    for bn in ("bn1", "bn2"):
+        _load_bn(parts[bn], params, bn, report)
+    if "shortcut.conv.weight" in params:
+        convs, norms = shortcut_layers(rest)
+        _copy_into(own_tensor(convs[0], "weight") if convs else None, params["shortcut.conv.weight"],
+                   "shortcut.conv.weight", report)
+        if norms:
+            _load_bn(norms[0], params, "shortcut.bn", report)
+        else:
+            report.append({"param": "shortcut.bn", "expected": [list(_size(params["shortcut.bn.weight"]))[0]],
+                           "found": None})
     return report
 
 
-# ---- the probes -----------------------------------------------------------------------------
+def param_count(modules):
+    """How many parameter values the modules hold, their submodules included."""
+    total = 0
+    for top in modules:
+        for _, mod in walk(top):
+            for _, t in tensors(mod, "_parameters"):
+                if exact_tensor(t):
+                    total += _numel(t)
+    return total
 
-class _Blobs:
-    def __init__(self) -> None:
-        self.items: list[bytes] = []
 
-    def array(self, tensor: Any, limit: int | None = None) -> dict[str, Any]:
-        t = _to(_detach(tensor), device="cpu", dtype=torch.float32)
+def floating_state(module):
+    """(name, tensor) of a module's floating-point parameters and buffers, itself and below."""
+    out = []
+    for _, mod in walk(module):
+        for kind in ("_parameters", "_buffers"):
+            for name, t in tensors(mod, kind):
+                if exact_tensor(t) and _is_floating(t):
+                    out.append((name, t))
+    return out
+
+
+# ---- arrays out --------------------------------------------------------------------------------------
+
+def add_array(blobs, tensor, limit=None):
+    with _DisableTorchFunction():
+        t = _to(_detach(tensor), device="cpu", dtype=_float32)
+        flat = _reshape(t, [-1])
         shape = list(_size(t))
-        flat = _reshape(t, -1)
-        if limit is not None:
-            flat = flat[:limit]
-        data = _numpy(_contiguous(flat)).tobytes()
-        self.items.append(data)
-        return {"blob": len(self.items) - 1, "shape": shape, "count": len(data) // 4}
+        if limit is not None and _numel(flat) > limit:
+            flat = _narrow(flat, 0, 0, limit)
+        data = _tobytes(_numpy(_contiguous(flat)))
+    blobs.append(data)
+    return {"blob": len(blobs) - 1, "shape": shape, "count": len(data) // 4}
 
 
-def _shape(value: Any) -> list[int] | None:
-    return list(_size(value)) if isinstance(value, _tensor_type) else None
+def tensor_or_error(outcome, blobs, limit=None):
+    if type(outcome) is not tuple or len(outcome) != 2:
+        return {"error": dict(_ERR, type="HandOff", message="no result")}
+    if type(outcome[0]) is not str or outcome[0] != "ok":
+        return {"error": outcome[1] if type(outcome[1]) is dict else dict(_ERR, type="Exception", message="")}
+    value = outcome[1]
+    if not exact_tensor(value):
+        return {"error": dict(_ERR, type="NotATensor", message=f"returned {_type_name(type(value))}, not a tensor")}
+    return add_array(blobs, value, limit)
 
 
-def _construct(namespace: dict, spec: dict) -> nn.Module:
-    cls = namespace.get(spec.get("cls", "ResidualBlock"))
+# ---- the probes -------------------------------------------------------------------------------------
+
+def _ok(outcome):
+    return type(outcome) is tuple and len(outcome) == 2 and type(outcome[0]) is str and outcome[0] == "ok"
+
+
+def _raised(outcome, what):
+    facts = outcome[1] if type(outcome) is tuple and len(outcome) == 2 and type(outcome[1]) is dict else {}
+    return {"error": facts or dict(_ERR, type="Exception", message=f"{what} failed")}
+
+
+def _build(ctx, cls, args):
     if cls is None:
-        raise NameError(f"{spec.get('cls', 'ResidualBlock')} is not defined")
-    return cls(*spec["args"])
+        return None, {"error": dict(_ERR, type="NameError", message="ResidualBlock is not defined")}
+    outcome = ctx["call"](JOB_BUILD, (cls, tuple(args)), ctx["cell_seconds"])
+    if not _ok(outcome):
+        return None, _raised(outcome, "building the block")
+    block = outcome[1]
+    ctx["keep"].append(block)
+    if not is_module(block):
+        return None, {"error": dict(_ERR, type="TypeError", message="ResidualBlock(...) did not make an nn.Module")}
+    return block, None
 
 
-def probe_block_shapes(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
-    block = _construct(namespace, spec)
-    main, _ = block_parts(block)
-    missing = [name for name, module in main.items() if not isinstance(module, nn.Module)]
-    block.eval()
-    x1, x2 = make_input(spec["input"], spec["seed"]), make_input(spec["input"], spec["seed"] + 1)
-    with _no_grad():
-        y1, y1b, y2 = block(x1), block(x1), block(x2)
-    return {"shape": _shape(y1), "y1": blobs.array(y1, SAMPLE), "y1b": blobs.array(y1b, SAMPLE),
-            "y2": blobs.array(y2, SAMPLE), "missing_layers": missing}
+def _forward(ctx, block, inputs, train=False):
+    ctx["call"](JOB_SET_MODE, (block, train), ctx["cell_seconds"])
+    outcome = ctx["call"](JOB_FORWARD, (block, tuple(inputs)), ctx["cell_seconds"])
+    ctx["keep"].append(outcome)
+    if not _ok(outcome):
+        return None, outcome
+    values = outcome[1]
+    if type(values) is not tuple or len(values) != len(inputs):
+        return None, ("raised", dict(_ERR, type="HandOff", message="no result"))
+    return values, None
 
 
-def probe_block_numeric(namespace: dict, spec: dict, blobs: _Blobs, describe_error: Callable) -> dict:
-    cin, cout, stride = spec["args"]
-    block = _construct(namespace, spec)
-    main, rest = block_parts(block)
-    result: dict[str, Any] = {
-        "main": {k: (describe(m) if m is not None else None) for k, m in main.items()},
-        "shortcut": [describe(m) for m in _leaves(rest)],
-        "shortcut_params": sum(p.numel() for m in rest for p in m.parameters()),
+def depends_on(ctx, block, parts, x):
+    """For each main-path layer: does the block's output (eval mode) change when that layer's
+    parameters and statistics change? A layer the forward never calls changes nothing."""
+    base, _ = _forward(ctx, block, (x,))
+    if base is None or not exact_tensor(base[0]):
+        return None
+    out = {}
+    for name in MAIN_PARTS:
+        module = parts[name]
+        state = floating_state(module) if module is not None else []
+        if not state:
+            out[name] = False
+            continue
+        saved = []
+        with _DisableTorchFunction():
+            for key, t in state:
+                saved.append((t, _clone(t)))
+                if key == "running_var":
+                    _mul_(t, 2.5)
+                else:
+                    _mul_(t, -1.5)
+                    _add_(t, 0.37)
+        after, _ = _forward(ctx, block, (x,))
+        with _DisableTorchFunction():
+            for t, value in saved:
+                _copy_(t, value)
+        if after is None or not exact_tensor(after[0]):
+            out[name] = None
+            continue
+        with _DisableTorchFunction():
+            same = list(_size(after[0])) == list(_size(base[0])) and _equal(after[0], base[0])
+        out[name] = not same
+    return out
+
+
+def probe_block_shapes(spec, pre, ctx, cls, blobs):
+    block, error = _build(ctx, cls, spec["args"])
+    if error:
+        return error
+    parts = main_parts(block)
+    missing = [name for name, module in parts.items() if module is None]
+    values, failed = _forward(ctx, block, (pre["x1"], pre["x1"], pre["x2"]))
+    if values is None:
+        return _raised(failed, "calling the block")
+    y1, y1b, y2 = values
+    result = {"missing_layers": missing}
+    for key, y in (("y1", y1), ("y1b", y1b), ("y2", y2)):
+        made = tensor_or_error(("ok", y), blobs, SAMPLE)
+        if "error" in made:
+            return made
+        result[key] = made
+    result["shape"] = list(_size(y1))
+    result["depends"] = depends_on(ctx, block, parts, pre["small"])
+    return result
+
+
+def _zero_convs(parts):
+    """Zero the main path's convolution weights (and biases): whatever order the layers run in,
+    the main path's output is then one constant per channel."""
+    saved = []
+    with _DisableTorchFunction():
+        for name in ("conv1", "conv2"):
+            module = parts[name]
+            if module is None:
+                continue
+            for key in ("weight", "bias"):
+                t = own_tensor(module, key)
+                if exact_tensor(t):
+                    saved.append((t, _clone(t)))
+                    _mul_(t, 0.0)
+    return saved
+
+
+def probe_block_numeric(spec, pre, ctx, cls, blobs):
+    block, error = _build(ctx, cls, spec["args"])
+    if error:
+        return error
+    parts = main_parts(block)
+    rest = rest_of(block, parts)
+    result = {
+        "main": {k: describe(m) for k, m in parts.items()},
+        "shortcut": [describe(m) for m in leaves(rest)],
+        "shortcut_params": param_count(rest),
         "modes": {},
     }
     for mode in spec["modes"]:
-        params = make_block_params(cin, cout, stride, spec["seed"], spec.get("silence"))
-        result["load"] = load_block(block, params)
-        block.train(mode == "train")
-        x = make_input(spec["input"], spec["seed"] + (1 if mode == "train" else 2))
-        outs: dict[str, Any] = {}
-        with _no_grad():
-            for key, compute in (
-                ("M", lambda: main["bn2"](main["conv2"](_relu(main["bn1"](main["conv1"](x)))))),
-                ("S", lambda: _apply_shortcut(rest, x)),
-                ("Y", lambda: block(x)),
-            ):
-                try:
-                    outs[key] = blobs.array(compute())
-                except Exception as exc:  # the student's error, reported, not raised
-                    outs[key] = {"error": describe_error(exc)}
+        params = pre["params"]
+        result["load"] = load_block(parts, rest, params)
+        x = pre["inputs"][mode]
+        ctx["call"](JOB_SET_MODE, (block, mode == "train"), ctx["cell_seconds"])
+        outcome = ctx["call"](JOB_COMPOSE, (tuple(parts[n] for n in MAIN_PARTS), tuple(rest), block, x),
+                              ctx["cell_seconds"])
+        ctx["keep"].append(outcome)
+        outs = {}
+        if _ok(outcome) and type(outcome[1]) is tuple and len(outcome[1]) == 3:
+            for key, part in zip(("M", "S", "Y"), outcome[1]):
+                outs[key] = tensor_or_error(part, blobs)
+        else:
+            for key in ("M", "S", "Y"):
+                outs[key] = _raised(outcome, "calling the block")
+        # the block's own forward with its main path's convolutions zeroed: how the shortcut joins
+        load_block(parts, rest, params)
+        saved = _zero_convs(parts)
+        ctx["call"](JOB_SET_MODE, (block, mode == "train"), ctx["cell_seconds"])
+        zeroed = ctx["call"](JOB_ZEROED, (block, (x,)), ctx["cell_seconds"])
+        ctx["keep"].append(zeroed)
+        with _DisableTorchFunction():
+            for t, value in saved:
+                _copy_(t, value)
+        if _ok(zeroed) and type(zeroed[1]) is tuple and len(zeroed[1]) == 1:
+            outs["Z"] = tensor_or_error(("ok", zeroed[1][0]), blobs)
+        else:
+            outs["Z"] = _raised(zeroed, "calling the block")
         result["modes"][mode] = outs
     return result
 
 
-def _reference_copy(model: nn.Module, params: dict[str, torch.Tensor]) -> nn.Module:
-    """A copy of the student's model in which each parameter and buffer with a reference value
-    of its shape *is* that value (not a copy of the student's tensor that is then overwritten:
-    ResNet18 holds 45 MB). The others are copied as they are; loading reports them later."""
-    memo: dict[int, Any] = {}
-    for name, tensor in model.state_dict(keep_vars=True).items():
-        value = params.get(name)
-        if isinstance(tensor, _tensor_type) and value is not None and list(_size(tensor)) == list(_size(value)):
-            memo[id(tensor)] = nn.Parameter(value, requires_grad=tensor.requires_grad) \
-                if isinstance(tensor, nn.Parameter) else value
-    return copy.deepcopy(model, memo)
-
-
-def _is_view_of(target: Any, value: torch.Tensor) -> bool:
-    return (isinstance(target, _tensor_type) and _device_of(target).type == "cpu" and _data_ptr(target) == _data_ptr(value)
-            and list(_size(target)) == list(_size(value)))
-
-
-def probe_resnet(namespace: dict, spec: dict, blobs: _Blobs, describe_error: Callable) -> dict:
-    name = spec["var"]
-    if name not in namespace:
-        raise NameError(f"{name} is not defined")
-    model = namespace[name]
-    result: dict[str, Any] = {
-        "conv1": describe(getattr(model, "conv1", None)), "fc": describe(getattr(model, "fc", None)),
-        "state": {k: list(v.shape) for k, v in model.state_dict().items()},
-        "vars": {v: _shape(namespace.get(v)) for v in spec.get("shapes_of", [])},
-    }
-    params = make_resnet_params(spec["seed"])
-    work = _reference_copy(model, params).to("cpu").eval()
-    x = make_input([4, 1, 28, 28], spec["seed"] + 1)
-    features = make_input([4, 512], spec["seed"] + 2)
-    report: list[dict] = []
-    with _no_grad():
-        for key, compute in (("conv1", lambda: (
-                _copy_into(getattr(work.conv1, "weight", None), params["conv1.weight"], "conv1.weight", report),
-                work.conv1(x))[-1]),
-            ("fc", lambda: (
-                _copy_into(getattr(work.fc, "weight", None), params["fc.weight"], "fc.weight", report),
-                _copy_into(getattr(work.fc, "bias", None), params["fc.bias"], "fc.bias", report),
-                work.fc(features))[-1])):
-            try:
-                result[key + "_out"] = blobs.array(compute())
-            except Exception as exc:
-                result[key + "_out"] = {"error": describe_error(exc)}
-        try:
-            work.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
-            work.fc = nn.Linear(512, 2)
-            state = work.state_dict()
-            for key, value in params.items():
-                if not _is_view_of(state.get(key), value):
-                    _copy_into(state.get(key), value, key, report)
-            result["rest_out"] = blobs.array(work(x))
-        except Exception as exc:
-            result["rest_out"] = {"error": describe_error(exc)}
-    result["load"] = report
+def probe_resnet(spec, pre, ctx, blobs):
+    ns = ctx["ns"]
+    model = field(ns, spec["var"])
+    if model is None:
+        return {"error": dict(_ERR, type="NameError", message=f"{spec['var']} is not defined")}
+    if not is_module(model):
+        return {"error": dict(_ERR, type="TypeError", message=f"{spec['var']} is not an nn.Module")}
+    found = dict(children(model))
+    result = {"conv1": describe(found["conv1"] if "conv1" in found else None),
+              "fc": describe(found["fc"] if "fc" in found else None),
+              "state": state_shapes(model),
+              "vars": {}}
+    for name in spec.get("shapes_of", []):
+        value = field(ns, name)
+        result["vars"][name] = list(_size(value)) if exact_tensor(value) else None
+    outcome = ctx["call"](JOB_RESNET, (model, pre["params"], pre["x"], pre["features"]), ctx["cell_seconds"])
+    ctx["keep"].append(outcome)
+    if _ok(outcome) and type(outcome[1]) is dict:
+        outs = outcome[1]
+        for key in ("conv1_out", "fc_out", "rest_out"):
+            part = field(outs, key)
+            result[key] = tensor_or_error(part, blobs)
+        load = field(outs, "load")
+        result["load"] = load if type(load) is list else []
+    else:
+        for key in ("conv1_out", "fc_out", "rest_out"):
+            result[key] = _raised(outcome, "running resnet_model")
+        result["load"] = []
     return result
 
 
-def probe_shapes(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
+def probe_shapes(spec, pre, ctx, blobs):
     """Shapes of the notebook's own output tensors, and whether each is what its block gives for
     its input: the block is run again on that input (in train mode, as the notebook ran it)."""
+    ns = ctx["ns"]
     out = {}
-    for name, (block_name, input_name) in spec["vars"].items():
-        value = namespace.get(name)
-        if not isinstance(value, _tensor_type):
+    for name, pair in spec["vars"].items():
+        block_name, input_name = pair
+        value = field(ns, name)
+        if not exact_tensor(value):
             out[name] = {"shape": None}
             continue
-        out[name] = {"shape": _shape(value), "sample": blobs.array(value, SAMPLE), "reproduced": False}
-        block, given = namespace.get(block_name), namespace.get(input_name)
-        if isinstance(block, nn.Module):
-            out[name]["missing_layers"] = [k for k, m in block_parts(block)[0].items() if not isinstance(m, nn.Module)]
-        if isinstance(block, nn.Module) and isinstance(given, _tensor_type):
-            try:
-                with _no_grad():
-                    again = block.train()(given)
-                out[name]["reproduced"] = bool(_shape(again) == _shape(value) and
-                                               _allclose(_to(again, device="cpu"), _to(value, device="cpu"),
-                                                         rtol=1e-4, atol=1e-5))
-            except Exception:
-                pass
+        entry = {"shape": list(_size(value)), "sample": add_array(blobs, value, SAMPLE), "reproduced": False}
+        block, given = field(ns, block_name), field(ns, input_name)
+        if block is not None and is_module(block):
+            entry["missing_layers"] = [k for k, m in main_parts(block).items() if m is None]
+            if exact_tensor(given):
+                again, _ = _forward(ctx, block, (given,), train=True)
+                if again is not None and exact_tensor(again[0]):
+                    with _DisableTorchFunction():
+                        a = _to(again[0], device="cpu")
+                        b = _to(value, device="cpu")
+                        entry["reproduced"] = bool(list(_size(a)) == list(_size(b)) and
+                                                   _allclose(a, b, rtol=1e-4, atol=1e-5))
+        out[name] = entry
     return out
 
 
-def _device_type(value: Any) -> str | None:
-    try:
-        return _device_cls(value).type
-    except Exception:
-        return None
-
-
-def _tensor_device(value: Any) -> str | None:
-    return _device_of(value).type if isinstance(value, _tensor_type) else None
-
-
-def probe_device(namespace: dict, spec: dict, blobs: _Blobs) -> dict:
-    """Where `device`, the model, the batch and the output are, read through torch's own C
-    accessors (a notebook that patches torch.Tensor.device does not change what is read)."""
-    device = namespace.get("device")
-    model = namespace.get("resnet_model")
-    kinds = set()
-    if isinstance(model, nn.Module):
-        for module in model.modules():
-            for tensor in list(vars(module).get("_parameters", {}).values()) + list(vars(module).get("_buffers", {}).values()):
-                if isinstance(tensor, _tensor_type):
-                    kinds.add(_tensor_device(tensor))
-    return {
-        "device": {"type": _device_type(device), "defined": "device" in namespace},
-        "model": sorted(kinds) if kinds else None,
-        "images": _tensor_device(namespace.get("images")),
-        "output": _tensor_device(namespace.get("output")),
-    }
-
-
-def prepare(plan: dict) -> None:
-    """Compute what the plan's probes derive from its seed before forking (no student data)."""
-    for cell in plan["cells"]:
-        for spec in cell.get("probes", ()):
-            if spec["op"] == "resnet":
-                make_resnet_params(spec["seed"])
-
-
-def run_probes(probes: list[dict], namespace: dict, *, world: str, mode: str,
-               describe_error: Callable[[BaseException], dict]) -> tuple[list[dict], list[bytes]]:
-    """Run one graded item's probes; a probe that raises reports the student's error instead."""
-    blobs = _Blobs()
-    results = []
-    for spec in probes:
-        op = spec["op"]
+def _device_kind(value):
+    if type(value) is _Device:
+        return _device_type(value)
+    if type(value) is str:
         try:
+            return _device_type(_Device(value))
+        except Exception:
+            return None
+    return None
+
+
+def _tensor_place(value):
+    if type(value) is _Tensor or type(value) is _Parameter:
+        with _DisableTorchFunction():
+            return _device_type(_device_of(value))
+    if value is not None and derives(value, _Tensor):
+        return "subclass"
+    return None
+
+
+def probe_device(spec, pre, ctx, blobs):
+    """Where `device`, the model, the batch and the output are, read from the objects themselves:
+    exact tensors only (a tensor subclass can report any device, and is reported as such)."""
+    ns = ctx["ns"]
+    device = field(ns, "device")
+    model = field(ns, "resnet_model")
+    kinds = []
+    if model is not None and is_module(model):
+        for _, mod in walk(model):
+            for kind in ("_parameters", "_buffers"):
+                for _, t in tensors(mod, kind):
+                    place = _tensor_place(t)
+                    if place is not None and place not in kinds:
+                        kinds.append(place)
+    result = {
+        "device": {"type": _device_kind(device), "defined": device is not None},
+        "model": sorted(kinds) if kinds else None,
+        "images": _tensor_place(field(ns, "images")),
+        "output": _tensor_place(field(ns, "output")),
+    }
+    if "subclass" in kinds or result["images"] == "subclass" or result["output"] == "subclass":
+        ctx["alerts"].append("a tensor subclass stood where the device check looks (it can report any device)")
+    return result
+
+
+# ---- the grader's calls -------------------------------------------------------------------------------
+
+def make_probes(plan, world):
+    """The seeded values for every check this world runs, made before any notebook code."""
+    pre = {}
+    for cell in plan["cells"]:
+        if cell["kind"] != "probe" or world not in cell["worlds"]:
+            continue
+        for spec in cell["probes"]:
+            op = spec["op"]
             if op == "block_shapes":
-                out = probe_block_shapes(namespace, spec, blobs)
+                cin = spec["args"][0]
+                pre[spec["id"]] = {"x1": _make_input(spec["input"], spec["seed"]),
+                                   "x2": _make_input(spec["input"], spec["seed"] + 1),
+                                   "small": _make_input([2, cin, 6, 5], spec["seed"] + 7)}
             elif op == "block_numeric":
-                out = probe_block_numeric(namespace, spec, blobs, describe_error)
+                cin, cout, stride = spec["args"]
+                pre[spec["id"]] = {"params": _make_block_params(cin, cout, stride, spec["seed"], spec.get("silence")),
+                                   "inputs": {mode: _make_input(spec["input"], spec["seed"] + (1 if mode == "train" else 2))
+                                              for mode in spec["modes"]}}
             elif op == "resnet":
-                out = probe_resnet(namespace, spec, blobs, describe_error)
-            elif op == "shapes":
-                out = probe_shapes(namespace, spec, blobs)
-            elif op == "device":
-                out = probe_device(namespace, spec, blobs)
+                pre[spec["id"]] = {"params": _make_resnet_params(spec["seed"]),
+                                   "x": _make_input([4, 1, 28, 28], spec["seed"] + 1),
+                                   "features": _make_input([4, 512], spec["seed"] + 2)}
             else:
-                out = {"error": {"type": "ProbeError", "message": f"unknown probe {op!r}"}}
-        except Exception as exc:
-            out = {"error": describe_error(exc)}
-        results.append({"id": spec["id"], "op": op, "world": world, "mode": mode, **out})
-    return results, blobs.items
+                pre[spec["id"]] = {}
+    return pre
+
+
+_OPS = {"block_shapes": probe_block_shapes, "block_numeric": probe_block_numeric}
+_NS_OPS = {"resnet": probe_resnet, "shapes": probe_shapes, "device": probe_device}
+
+
+def _run(spec, pre, ctx, world, mode, blobs, cls):
+    op = spec["op"]
+    _set_grad_enabled(False)
+    try:
+        if op in _OPS:
+            out = _OPS[op](spec, pre[spec["id"]], ctx, cls, blobs)
+        elif op in _NS_OPS:
+            out = _NS_OPS[op](spec, pre[spec["id"]], ctx, blobs)
+        else:
+            out = {"error": dict(_ERR, type="ProbeError", message=f"unknown probe {op!r}")}
+    except Exception as exc:  # the grader's own failure: reported as such, never as the student's
+        out = {"error": dict(_ERR, type="GraderError", message=_type_name(type(exc)))}
+    return dict({"id": spec["id"], "op": op, "world": world, "mode": mode}, **out)
+
+
+def _settle_threads(ctx):
+    """Threads the notebook started may race the checks: wait briefly for them to end (a
+    DataLoader's helper threads stop on their own), then say so if some are still running."""
+    deadline = _monotonic() + 2.0
+    while ctx["notebook_threads"]() > 0 and _monotonic() < deadline:
+        _sleep(0.01)
+    if ctx["notebook_threads"]() > 0:
+        ctx["alerts"].append("threads started by the notebook were still running while the checks ran")
+
+
+def run_point(cell, pre, ctx, world, mode):
+    """The checks at one test cell's place; those marked `defer` (cases the notebook must not see)
+    are kept, with the notebook's class as it is now, for after the last cell."""
+    ctx["ns"] = dict(str_items(ctx["namespace"]))
+    ctx["keep"].append(ctx["ns"])
+    _settle_threads(ctx)
+    results, blobs, later = [], [], []
+    for spec in cell["probes"]:
+        cls = field(ctx["ns"], spec.get("cls", "ResidualBlock"))
+        if spec.get("defer"):
+            later.append((spec, cls))
+            continue
+        results.append(_run(spec, pre, ctx, world, mode, blobs, cls))
+    return results, blobs, later
+
+
+def run_deferred(later, pre, ctx, world, mode):
+    _settle_threads(ctx)
+    results, blobs = [], []
+    for spec, cls in later:
+        results.append(_run(spec, pre, ctx, world, mode, blobs, cls))
+    return results, blobs

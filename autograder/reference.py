@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.probe import make_block_params, make_input, make_resnet_params, needs_projection, resnet18_blocks
+from autograder.seeded import make_block_params, make_input, make_resnet_params, needs_projection, resnet18_blocks
 
 
 def _bn(x: torch.Tensor, p: dict, prefix: str, train: bool) -> torch.Tensor:

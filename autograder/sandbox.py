@@ -49,7 +49,7 @@ from autograder.zygote import SETUP_ERROR, SETUP_FAILED, send_request
 SANDBOX_HOME = "/home/student"
 BUNDLE_MOUNT = "/grader"
 BUNDLE_PACKAGE = "nb10_sandbox"
-BUNDLE_FILES = ("runner.py", "probe.py", "standin.py", "zygote.py")
+BUNDLE_FILES = ("runner.py", "core.py", "probe.py", "seeded.py", "student_side.py", "standin.py", "zygote.py")
 UNSAFE_FLAG = "--unsafe-no-sandbox"
 # USER and LOGNAME: the sandbox has no /etc/passwd, and getpass.getuser() (which torch 2.11's
 # import of torchvision calls, for its compile cache) reads them before the password database.
@@ -94,7 +94,7 @@ class RawRun:
     seconds: float
     notes: list[str] = field(default_factory=list)
     killed: str | None = None  # why the sandbox was killed, if it was
-    nonce: str = ""
+    key: str = ""  # hex; signs the evidence (HMAC-SHA256): only the sandbox's grader side holds it
     peak_memory: int | None = None  # bytes, from the memory cgroup where there is one
 
     def __repr__(self) -> str:
@@ -159,6 +159,46 @@ def bundle_dir() -> Path:
         shutil.copy2(here / name, package / name)
     os.chmod(root, 0o755)
     return root
+
+
+CLONE_NEWUSER = 0x10000000
+PR_SET_DUMPABLE = 4
+DENIED_SYSCALLS = ("ptrace", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open", "keyctl", "add_key",
+                   "request_key", "mount", "umount2", "pivot_root", "setns", "unshare", "kexec_load",
+                   "kexec_file_load", "init_module", "finit_module", "delete_module", "open_by_handle_at",
+                   "name_to_handle_at", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register",
+                   "fsopen", "fsmount", "fsconfig", "move_mount", "open_tree", "mount_setattr", "chroot", "acct",
+                   "swapon", "swapoff", "quotactl", "lookup_dcookie", "vmsplice")
+
+
+@lru_cache(maxsize=1)
+def seccomp_program() -> str | None:
+    """The seccomp filter every sandboxed process installs on itself (runner.harden), as hex BPF,
+    built here with libseccomp (pyseccomp): EPERM for new user namespaces (clone with
+    CLONE_NEWUSER, unshare), setns, ptrace, process_vm_readv/writev, bpf, perf_event_open, the
+    keyring calls, mounts, module loading, io_uring, userfaultfd and prctl(PR_SET_DUMPABLE);
+    ENOSYS for clone3, whose flags a filter cannot read (libc then falls back to clone). None
+    where libseccomp is missing; the results then say so."""
+    try:
+        import errno
+
+        import pyseccomp as seccomp
+    except Exception:
+        return None
+    refuse = seccomp.ERRNO(errno.EPERM)
+    rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        try:
+            rules.add_rule(refuse, name)
+        except Exception:  # not a system call on this architecture or kernel
+            pass
+    rules.add_rule(refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, CLONE_NEWUSER, CLONE_NEWUSER))
+    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    rules.add_rule(refuse, "prctl", seccomp.Arg(0, seccomp.EQ, PR_SET_DUMPABLE))
+    with tempfile.TemporaryFile() as f:
+        rules.export_bpf(f)
+        f.seek(0)
+        return f.read().hex()
 
 
 def _data_layout() -> tuple[list[list], str | None, list[str]]:
@@ -503,7 +543,7 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
     notes: list[str] = []
     data_steps, standin_root, data_notes = _data_layout()
     notes += data_notes
-    plan = dict(plan, standin=standin_root, nonce=plan.get("nonce") or secrets.token_hex(16))
+    plan = dict(plan, standin=standin_root, key=plan.get("key") or secrets.token_hex(32), seccomp=seccomp_program())
     worlds = plan["worlds"]
     pipes = {name: os.pipe() for name in ["stdout", "stderr", *worlds]}
     cgroup = _Cgroup(f"nb10-{uid}-{secrets.token_hex(3)}", limits)
@@ -540,13 +580,17 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
         os.close(pipes[name][0])
     peak = cgroup.peak_memory()
     cgroup.remove()
-    if zygote is not None and returncode == SETUP_FAILED and SETUP_ERROR.encode() in outs["stderr"]:
+    # The warm sandbox could not be built: grade this one cold. Only before any evidence came: the
+    # first frame is written before any notebook code runs, so a notebook that prints the setup
+    # error and exits with its status is not believed (and is graded on what it did).
+    if zygote is not None and returncode == SETUP_FAILED and SETUP_ERROR.encode() in outs["stderr"] \
+            and not any(streams.values()):
         raise SandboxUnavailable(outs["stderr"].decode(errors="replace").strip())
     for name, n in dropped.items():
         if n:
             notes.append(f"{n} bytes of raw {name} over the {limits.output_bytes} byte cap were dropped")
     return RawRun(streams, outs["stdout"], outs["stderr"], returncode, time.monotonic() - started, notes, killed,
-                  plan["nonce"], peak)
+                  plan["key"], peak)
 
 
 def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, notes) -> _Started:

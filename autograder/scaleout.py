@@ -64,7 +64,7 @@ class DaskRunner:
         the_plan = planning.build(nb, self.seed, self.source, self.limits.cell_seconds)
         raw = self.client.submit(sandbox_run_on_worker, the_plan, self.limits, self.unsafe, pure=False).result()
         raw.notes.append("ran on a Dask worker")
-        the_plan["nonce"] = raw.nonce
+        the_plan["key"] = raw.key
         return Submission.from_run(key, the_plan, raw)
 
     def close(self) -> None:

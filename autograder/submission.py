@@ -9,18 +9,54 @@ from autograder.evidence import World, parse
 from autograder.sandbox import RawRun
 
 
-TAMPERED = "tampered: the evidence names cells or checks that the plan does not have"
+TAMPERED = "tampered: the evidence does not follow the plan (cells or checks out of order, twice, or not asked for)"
+
+
+def expected_order(plan: dict, world: str) -> tuple[list[tuple], dict[tuple, set[str]]]:
+    """The frames a world sends, in order, and the check ids each probe frame must hold: every
+    cell and check up to the world's last one, then the deferred checks (cases the notebook must
+    not see run after its last cell)."""
+    cells = plan["cells"]
+    last = max((i for i, c in enumerate(cells) if c["kind"] == "probe" and world in c["worlds"]), default=-1)
+    stop = len(cells) if world == "real" else last + 1
+    order, later, ids = [], [], {}
+    for i, cell in enumerate(cells[:stop]):
+        if cell.get("skip"):
+            continue
+        if cell["kind"] == "code":
+            order.append(("cell", i))
+        elif world in cell["worlds"]:
+            now = {p["id"] for p in cell["probes"] if not p.get("defer")}
+            deferred = {p["id"] for p in cell["probes"] if p.get("defer")}
+            order.append(("probe", i, False))
+            ids[("probe", i, False)] = now
+            if deferred:
+                later.append(("probe", i, True))
+                ids[("probe", i, True)] = deferred
+    return order + later, ids
 
 
 def _checked(world: World, plan: dict) -> World:
-    """Evidence that does not fit the plan (a cell report for a probe's place, a probe result
-    nobody asked for) was not written by the runner: nothing from that world is believed."""
-    cells = plan["cells"]
-    asked = {p["id"] for c in cells if c["kind"] == "probe" and world.name in c["worlds"] for p in c["probes"]}
-    fits = all(type(i) is int and 0 <= i < len(cells) and cells[i]["kind"] == "code" for i in world.cells) \
-        and set(world.probes) <= asked
+    """Evidence that does not follow the plan (a report for a cell out of order or twice, a check
+    nobody asked for, one reported at another check's place) was not written by the runner:
+    nothing from that world is believed. A world that stopped early sends a prefix of the plan."""
+    order, ids = expected_order(plan, world.name)
+    sent = world.order
+    fits = sent == order[:len(sent)]
+    if fits:
+        by_frame: dict[tuple, set[str]] = {}
+        for result in world.probes.values():
+            index = next((i for i, c in enumerate(plan["cells"]) if c["kind"] == "probe"
+                          and any(p["id"] == result.get("id") for p in c["probes"])), None)
+            spec = next((p for p in plan["cells"][index]["probes"] if p["id"] == result.get("id")), None) \
+                if index is not None else None
+            if spec is None:
+                fits = False
+                break
+            by_frame.setdefault(("probe", index, bool(spec.get("defer"))), set()).add(result["id"])
+        fits = fits and all(by_frame.get(frame, set()) == ids[frame] for frame in sent if frame[0] == "probe")
     if not fits:
-        return World(world.name, world.mode, world.cuda, problem=TAMPERED)
+        return World(world.name, world.mode, world.cuda, problem=TAMPERED, alerts=world.alerts)
     return world
 
 
@@ -38,7 +74,7 @@ class Submission:
 
     @classmethod
     def from_run(cls, key: str, plan: dict, raw: RawRun) -> "Submission":
-        worlds = {w: _checked(parse(raw.streams.get(w, b""), plan["nonce"], w), plan) for w in plan["worlds"]}
+        worlds = {w: _checked(parse(raw.streams.get(w, b""), plan["key"], w), plan) for w in plan["worlds"]}
         return cls(key, plan["seed"], plan, worlds, raw)
 
     def world(self, name: str) -> World | None:

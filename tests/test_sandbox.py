@@ -33,7 +33,7 @@ def run_cells(*sources, limits=FAST):
     plan = {"cells": [{"kind": "code", "source": s, "grade_id": None, "nb_index": i} for i, s in enumerate(sources)],
             "worlds": ["real"], "cell_seconds": limits.cell_seconds, "seed": 1}
     raw = sandbox.run(plan, limits, pool=BACKEND["pool"])
-    world = parse(raw.streams["real"], raw.nonce, "real")
+    world = parse(raw.streams["real"], raw.key, "real")
     return raw, world
 
 

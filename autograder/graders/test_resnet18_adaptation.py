@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder import probe as probe_side
+from autograder import seeded as probe_side
 from autograder import reference
 from autograder.graders import fail, points
 from autograder.graders.checks import close, conv_text, describe_error, probe, result_or_error

@@ -1,0 +1,419 @@
+"""The grader's side of a world: runs on the main thread of the sandboxed process.
+
+How the notebook is kept away from it
+-------------------------------------
+* **Two threads.** The notebook runs on a thread of its own (``student_side.serve``), whose
+  stack holds no frame of the grader: from the notebook's code, walking frames reaches only
+  that loop and the notebook. The grader stays on the main thread and hands the notebook
+  thread one job at a time (run a cell, build a block, call it).
+* **Private code.** ``runner.load_core`` executes this file and ``probe.py`` into fresh
+  namespaces whose ``__builtins__`` is a copy taken before any notebook code ran, and no
+  notebook-visible object refers to those namespaces (no classes are defined here; nothing
+  defined here is installed into the notebook's world). Every function of torch, numpy, os or
+  the standard library used after the notebook starts is bound at load time, and only C
+  functions and C types' methods are used on the notebook's objects: replacing builtins,
+  module attributes or ``torch.Tensor`` methods changes nothing the grader calls, so no code
+  of the notebook's ever runs on this thread.
+* **Outcomes it can believe.** A job's outcome is read from the notebook thread's loop frame
+  (its fast locals, which Python code cannot rebind), after checking that the loop is back in
+  that frame and that the outcome belongs to this job. Facts about objects (structure,
+  devices, shapes) are read here, through torch's C accessors with torch function handling
+  disabled.
+* **Evidence it signs.** Every frame written to the trusted side carries an HMAC-SHA256 under a
+  key that only this thread holds; the trusted side believes nothing else.
+
+The notebook can still read and write its own process's memory with raw-address tricks
+(numpy's ``__array_interface__``, ctypes pointers handed out by a library); in principle that
+reaches everything here. The trusted side recomputes every number it can, and the submission
+scan marks such code for a person (see README, "What a hostile submission could still do").
+"""
+
+# Executed into a private namespace; relative imports resolve against __package__.
+import _hashlib
+import _thread
+import ctypes
+import gc
+import os
+import sys
+import time
+
+import numpy
+import torch
+
+from . import student_side
+
+# ---- bound now, before any notebook code: nothing below looks these up again ----------------------
+
+_TB = getattr(torch._C, "TensorBase", None) or torch._C._TensorBase
+_detach, _to, _reshape, _contiguous, _numpy, _size = _TB.detach, _TB.to, _TB.reshape, _TB.contiguous, _TB.numpy, _TB.size
+_copy_, _clone, _add_, _mul_, _narrow, _numel = _TB.copy_, _TB.clone, _TB.add_, _TB.mul_, _TB.narrow, _TB.numel
+_device_of, _dtype_of, _dim = _TB.device.__get__, _TB.dtype.__get__, _TB.dim
+_is_floating = _TB.is_floating_point
+_device_type = torch.device.type.__get__
+_Device, _Tensor, _Parameter, _Module = torch.device, torch.Tensor, torch.nn.Parameter, torch.nn.Module
+_float32 = torch.float32
+_DisableTorchFunction = torch._C.DisableTorchFunction
+_set_grad_enabled = torch._C._set_grad_enabled
+_equal = torch.equal
+_allclose = torch.allclose
+_idict = _Module.__dict__["__dict__"].__get__
+_mro = type.__dict__["__mro__"].__get__
+_tobytes = numpy.ndarray.tobytes
+_current_frames, _getframe = sys._current_frames, sys._getframe
+_get_ident, _start_thread, _allocate_lock, _thread_count = (_thread.get_ident, _thread.start_new_thread,
+                                                             _thread.allocate_lock, _thread._count)
+_monotonic, _sleep = time.monotonic, time.sleep
+_os_write = os.write
+_hmac_digest = _hashlib.hmac_digest
+_gc_enable, _gc_disable, _gc_isenabled = gc.enable, gc.disable, gc.isenabled
+_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
+_ulong, _py_object = ctypes.c_ulong, ctypes.py_object
+_addaudithook = sys.addaudithook
+_serve_code = student_side.serve.__code__
+CellTimeout = student_side.CellTimeout
+JOB_RUN_CELL, JOB_BUILD, JOB_SET_MODE, JOB_FORWARD = (student_side.run_cell, student_side.build,
+                                                     student_side.set_mode, student_side.forward)
+JOB_ENTER_COUNTERFACTUAL, JOB_QUIETLY = student_side.enter_counterfactual, student_side.quietly
+MAIN_THREAD = _get_ident()
+ABANDON_LIMIT = 3  # notebook threads left stuck in a cell before the world gives up
+GRACE_SECONDS = 2.0  # after a cell's time is up, how long an interrupted cell has to stop
+
+# ---- plain data -------------------------------------------------------------------------------------
+
+_EXACT = (str, int, float, bool, type(None))
+
+
+def plain(value, depth=0):
+    """Only exact built-in types go into a frame."""
+    kind = type(value)
+    for allowed in _EXACT:
+        if kind is allowed:
+            return value
+    if depth < 12 and (kind is list or kind is tuple):
+        return [plain(v, depth + 1) for v in value]
+    if depth < 12 and kind is dict:
+        return {k: plain(v, depth + 1) for k, v in value.items() if type(k) is str}
+    return "<object>"
+
+
+def field(d, name):
+    """d[name] for an exact dict whose keys may be anything: no key's __eq__ is ever called."""
+    if type(d) is not dict:
+        return None
+    for key, value in d.items():
+        if type(key) is str and key == name:
+            return value
+    return None
+
+
+def str_items(d):
+    """The (name, value) pairs of an exact dict whose names are exact strings."""
+    if type(d) is not dict:
+        return []
+    return [(k, v) for k, v in d.items() if type(k) is str]
+
+
+# ---- evidence -----------------------------------------------------------------------------------------
+
+def make_sender(fd, key):
+    """Frames: ``NB10 <seq> <hmac> <meta length> <blob lengths>\\n`` + repr(meta) + blobs. The HMAC
+    covers the sequence number, the lengths, the meta and the blobs."""
+    seq = [0]
+
+    def send(meta, blobs=()):
+        body = repr(plain(meta)).encode()
+        lengths = " ".join([str(len(b)) for b in blobs])
+        signed = f"{seq[0]} {len(body)} {lengths}".encode()
+        mac = _hmac_digest(key, signed + b"\n" + body + b"".join(blobs), "sha256").hex()
+        data = f"NB10 {seq[0]} {mac} {len(body)} {lengths}\n".encode() + body + b"".join(blobs)
+        seq[0] += 1
+        view = memoryview(data)
+        while len(view):
+            written = _os_write(fd, view)
+            view = view[written:]
+
+    return send
+
+
+# ---- the audit guard ------------------------------------------------------------------------------------
+
+_FRAME_ATTRIBUTES = frozenset(("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_back"))
+
+
+def install_guard(trusted_roots, pass_through_codes, ctypes_dir, alerts):
+    """An audit hook (it cannot be removed) that refuses the notebook's own code the routes into
+    other threads' frames and into the process's internals, and records each attempt.
+
+    The notebook's code is any code not loaded from a file of the Python installation, the
+    virtual environment or the grader's bundle: cells, and anything made with exec, eval or
+    compile. Library code may still do what libraries do (format a traceback, load a CUDA
+    library with ctypes). A library function whose job is to hand frames to its caller
+    (inspect.currentframe, traceback.walk_stack, ...) is looked through to its caller."""
+    getframe, busy = _getframe, [False]
+
+    def trusted_file(name):
+        if type(name) is not str:
+            return False
+        for root in trusted_roots:
+            if name.startswith(root):
+                return True
+        return False
+
+    def requester_is_notebook(skip_ctypes):
+        frame = getframe(2)
+        while frame is not None:
+            code = frame.f_code
+            if code in pass_through_codes or (skip_ctypes and code.co_filename.startswith(ctypes_dir)):
+                frame = frame.f_back
+                continue
+            return not trusted_file(code.co_filename)
+        return False
+
+    def alert(text):
+        if len(alerts) < 50 and text not in alerts:
+            alerts.append(text)
+
+    def refuse(text):
+        alert(text)
+        raise RuntimeError(f"[grader] {text} is not available while grading")
+
+    def guard(event, args):
+        if busy[0]:
+            return
+        busy[0] = True
+        try:
+            check(event, args)
+        finally:
+            busy[0] = False
+
+    def check(event, args):
+        on_main = _get_ident() == MAIN_THREAD
+        if event == "sys._getframe":
+            if requester_is_notebook(False):
+                refuse("taking a frame object (sys._getframe)")
+        elif event == "object.__getattr__":
+            if len(args) > 1 and type(args[1]) is str and args[1] in _FRAME_ATTRIBUTES and requester_is_notebook(False):
+                refuse(f"taking a frame object ({args[1]})")
+        elif event == "object.__setattr__":
+            if len(args) > 1 and type(args[1]) is str and args[1] == "__code__" and requester_is_notebook(False):
+                refuse("replacing a function's code")
+        elif event == "sys._current_frames":
+            if not on_main:
+                refuse("reading other threads' frames (sys._current_frames)")
+        elif event.startswith("gc.get_"):
+            if not on_main:
+                refuse(f"walking the interpreter's objects ({event})")
+        elif event in ("sys.settrace", "sys.setprofile") or event.startswith("sys.monitoring"):
+            if not on_main:
+                refuse(f"installing a tracing hook ({event})")
+        elif event == "sys.addaudithook":
+            refuse("installing an audit hook")
+        elif event.startswith("ctypes."):
+            if not on_main and requester_is_notebook(True):
+                refuse(f"ctypes ({event})")
+        elif event == "code.__new__":
+            if len(args) > 1 and trusted_file(args[1]) and requester_is_notebook(False):
+                refuse("making code that claims to come from a library or the grader")
+        elif event == "compile":
+            if len(args) > 1 and trusted_file(args[1]) and requester_is_notebook(False):
+                refuse("compiling code under a library's or the grader's file name")
+        elif event == "marshal.loads":
+            if requester_is_notebook(False):
+                refuse("loading code objects (marshal)")
+        elif event == "open":
+            path = args[0] if args else None
+            if type(path) is bytes:
+                path = path.decode("utf-8", "replace")
+            if type(path) is str and ("/proc" in path or "/dev/fd" in path) and \
+                    ("mem" in path or "maps" in path) and requester_is_notebook(False):
+                alert("reading the process's memory or its memory map (/proc/.../mem, /proc/.../maps)")
+
+    _addaudithook(guard)
+
+
+# ---- the notebook's thread ----------------------------------------------------------------------------
+
+def make_threads(alerts, keep):
+    """The notebook thread and the hand-off to it. `call(function, args, seconds)` runs a job
+    there and returns its outcome, ("ok", value) or ("raised", facts); on a hand-off that is
+    not what the grader set up, ("raised", facts) with the reason, and the thread is replaced."""
+    state = {"thread": None, "abandoned": [], "student_gc": True, "stopped": None}
+
+    def note(text):
+        if len(alerts) < 50 and text not in alerts:
+            alerts.append(text)
+
+    def start():
+        go, done = _allocate_lock(), _allocate_lock()
+        go.acquire()
+        done.acquire()
+        box = [None]
+        ident = _start_thread(student_side.serve, (go, done, box))
+        deadline = _monotonic() + 30
+        frame = None
+        while _monotonic() < deadline:
+            frame = _current_frames().get(ident)
+            if frame is not None and frame.f_code is _serve_code:
+                break
+            _sleep(0.0005)
+        if frame is None or frame.f_code is not _serve_code:
+            raise RuntimeError("the notebook thread did not start")
+        keep.append((go, done, box))
+        state["thread"] = {"ident": ident, "go": go, "done": done, "box": box, "frame": frame}
+
+    def abandon(reason):
+        thread = state["thread"]
+        state["abandoned"].append(thread["ident"])
+        state["thread"] = None
+        if len(state["abandoned"]) >= ABANDON_LIMIT:
+            state["stopped"] = reason
+        else:
+            start()
+
+    def idle_outcome(thread, job):
+        """The job's outcome if the notebook thread is back in its loop with it, else None."""
+        frame = _current_frames().get(thread["ident"])
+        if frame is not thread["frame"]:
+            return None
+        result = field(frame.f_locals, "result")
+        keep.append(result)
+        if type(result) is tuple and len(result) == 2 and result[0] is job:
+            outcome = result[1]
+            if type(outcome) is tuple and len(outcome) == 2 and type(outcome[0]) is str and \
+                    (outcome[0] == "ok" or outcome[0] == "raised"):
+                return outcome
+        return None
+
+    def call(function, args, seconds):
+        if state["stopped"]:
+            return ("raised", {"type": "NotRun", "message": state["stopped"], "cell": None, "line": None, "code": None})
+        thread = state["thread"]
+        if not (thread["go"].locked() and thread["done"].locked()):
+            note("the notebook interfered with the grader's hand-off to its thread")
+            abandon("the notebook kept interfering with the grader's hand-off")
+            return call(function, args, seconds)
+        job = (function, args)
+        keep.append(job)
+        thread["box"][0] = job
+        if state["student_gc"]:
+            _gc_enable()
+        thread["go"].release()
+        finished = thread["done"].acquire(True, seconds)
+        state["student_gc"] = _gc_isenabled()
+        _gc_disable()  # no collection (and so no finaliser of the notebook's) runs on this thread
+        if not finished:
+            _set_async_exc(_ulong(thread["ident"]), _py_object(CellTimeout))
+            finished = thread["done"].acquire(True, GRACE_SECONDS)
+            state["student_gc"] = _gc_isenabled()
+            _gc_disable()
+            if not finished:
+                abandon(f"{ABANDON_LIMIT} cells could not be stopped after their time limit")
+                return ("raised", {"type": "CellTimeout", "message": f"the cell ran longer than {seconds:.0f} s and "
+                                   "could not be stopped", "cell": None, "line": None, "code": None, "stuck": True})
+        outcome = idle_outcome(thread, job)
+        if outcome is None:  # woken by someone else's release: wait for the real end, briefly
+            deadline = _monotonic() + max(1.0, seconds)
+            while outcome is None and _monotonic() < deadline and thread["ident"] in _current_frames():
+                _sleep(0.001)
+                outcome = idle_outcome(thread, job)
+            note("the notebook interfered with the grader's hand-off to its thread")
+            if outcome is None:
+                abandon("the notebook kept interfering with the grader's hand-off")
+                return ("raised", {"type": "HandOff", "message": "the notebook's thread did not hand back its result",
+                                   "cell": None, "line": None, "code": None})
+        return outcome
+
+    def notebook_threads():
+        """Threads the notebook started that are still alive (ours: the current and abandoned ones)."""
+        frames = _current_frames()
+        ours = sum(1 for ident in [state["thread"]["ident"]] + state["abandoned"] if ident in frames) \
+            if state["thread"] else sum(1 for ident in state["abandoned"] if ident in frames)
+        return _thread_count() - ours
+
+    start()
+    return call, notebook_threads, state
+
+
+# ---- one world -------------------------------------------------------------------------------------------
+
+def warm_up_gpu():
+    """Create the CUDA context and load the convolution kernels before the first cell."""
+    started = _monotonic()
+    try:
+        with torch.no_grad():
+            x = torch.zeros(2, 3, 16, 16, device="cuda")
+            torch.nn.functional.conv2d(x, torch.zeros(4, 3, 3, 3, device="cuda"), padding=1).sum().item()
+    except Exception:  # a broken GPU shows up in the student's own cells, with their error
+        pass
+    return round(_monotonic() - started, 3)
+
+
+def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, notes):
+    """Run one world's plan: every cell and check, in order, on the notebook's thread; frames
+    signed and written to `fd`. Returns when done (the caller exits the process)."""
+    send = make_sender(fd, key)
+    alerts, keep = [], []
+    torch.set_num_threads(1)
+    cuda_here = bool(torch.cuda.is_available())
+    warm_gpu = warm_up_gpu() if world == "real" and cuda_here else None
+    namespace = shell.user_ns
+    if type(namespace) is not dict:
+        raise RuntimeError("the shell's namespace is not a dict")
+    cells = plan["cells"]
+    cell_seconds = float(plan["cell_seconds"])
+    probes = probe_ns["make_probes"](plan, world)  # seeded values for every check, made now
+    hide_modules()
+    install_guard(*guard_args, alerts)
+    call, notebook_threads, threads = make_threads(alerts, keep)
+    _gc_disable()
+    if world == "real":
+        mode = "real"
+    else:
+        outcome = call(JOB_ENTER_COUNTERFACTUAL, (), 60.0)
+        mode = outcome[1] if outcome[0] == "ok" and type(outcome[1]) is str else "counterfactual-failed"
+        mode = mode if mode in ("cuda-hidden", "cuda-simulated") else "counterfactual-failed"
+        cuda_here = mode == "cuda-simulated"
+    send({"kind": "world", "world": world, "mode": mode, "cuda": cuda_here, "gpu_warm_up_seconds": warm_gpu,
+          "notes": list(notes)})
+
+    def drain_alerts():
+        out = list(alerts)
+        del alerts[:]
+        return out
+
+    last = max((i for i, c in enumerate(cells) if c["kind"] == "probe" and world in c["worlds"]), default=-1)
+    stop = len(cells) if world == "real" else last + 1
+    context = {"call": call, "keep": keep, "namespace": namespace, "cell_seconds": cell_seconds,
+               "notebook_threads": notebook_threads, "alerts": alerts}
+    deferred = []
+    for index, cell in enumerate(cells[:stop]):
+        if threads["stopped"]:
+            break
+        if cell.get("skip"):
+            continue
+        if cell["kind"] == "probe":
+            if world not in cell["worlds"]:
+                continue
+            started = _monotonic()
+            results, blobs, later = probe_ns["run_point"](cell, probes, context, world, mode)
+            if later:
+                deferred.append((index, cell, later))
+            send({"kind": "probe", "index": index, "item": cell["item"], "results": results,
+                  "seconds": round(_monotonic() - started, 3), "alerts": drain_alerts()}, blobs)
+            continue
+        outcome = call(JOB_RUN_CELL, (shell, cell["source"], index), cell_seconds)
+        report = outcome[1] if outcome[0] == "ok" and type(outcome[1]) is dict else None
+        if report is None:  # the cell could not be stopped, or the hand-off went wrong
+            facts = outcome[1] if type(outcome[1]) is dict else {}
+            kind = field(facts, "type")
+            status = "timeout" if type(kind) is str and kind == "CellTimeout" else "error"
+            report = {"status": status, "error": dict(facts, cell=index), "output": "", "seconds": cell_seconds}
+        send({"kind": "cell", "index": index, "status": field(report, "status"), "error": field(report, "error"),
+              "output": field(report, "output"), "seconds": field(report, "seconds"), "alerts": drain_alerts()})
+    for index, cell, later in ([] if threads["stopped"] else deferred):  # cases the notebook must not see
+        started = _monotonic()
+        results, blobs = probe_ns["run_deferred"](later, probes, context, world, mode)
+        send({"kind": "probe", "index": index, "item": cell["item"], "results": results, "deferred": True,
+              "seconds": round(_monotonic() - started, 3), "alerts": drain_alerts()}, blobs)
+    send({"kind": "done", "stopped": threads["stopped"], "alerts": drain_alerts()})

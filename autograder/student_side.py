@@ -1,0 +1,413 @@
+"""What runs on the notebook's own thread, and everything the grader puts into the notebook's world.
+
+The runner (``core.py``) keeps the grader on the process's main thread and runs the notebook on a
+second thread whose stack starts here, in ``serve``: no frame of the grader is ever below the
+notebook's code, so walking frames (``f_back``, tracebacks, generators) reaches nothing but
+this module and the notebook itself. Nothing here refers to the grader's modules, and nothing
+here is trusted: the notebook may read or patch all of it. The grader only believes
+
+* what ``serve`` holds in its own frame locals (which Python code cannot rebind): the job it
+  was given and ``(job, outcome)`` once the job returned; and
+* what it reads itself, from the main thread, through torch's C accessors.
+
+A job is ``(function, arguments)``. Its outcome is ``("ok", value)`` or ``("raised", facts)``,
+where facts are plain text about the exception. The functions below are the jobs the grader
+sends: run a cell, build an object, call a method, run a block without gradients.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+
+CELL_OUTPUT_CAP = 20_000  # characters of stdout+stderr kept per cell
+NOTE_OFFLINE = "[grader] not run: grading is offline and every package the notebook needs is installed."
+_CELL_FILE = re.compile(r"<ipython-input-(\d+)-[0-9a-f]+>")
+CELLS: dict = {}  # IPython's execution number -> (cell index, source), for the line an error came from
+
+
+class CellTimeout(BaseException):
+    """Raised in a cell that ran past its time limit (put into the notebook's thread by the grader)."""
+
+
+class CappedText:
+    """A stdout/stderr stand-in that keeps the first `cap` characters and counts the rest."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.parts, self.size, self.dropped = cap, [], 0, 0
+        self.encoding, self.errors = "utf-8", "replace"
+
+    def write(self, text: object) -> int:
+        text = str(text)
+        room = self.cap - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def text(self) -> str:
+        out = "".join(self.parts)
+        if self.dropped:
+            out += f"\n[grader] {self.dropped} more characters of output were dropped.\n"
+        return out
+
+
+def serve(go, done, box) -> None:
+    """The notebook thread's loop: wait for a job, run it, keep its outcome in a local, say done.
+
+    `job` and `result` are fast locals of this frame: the grader reads them from the main thread
+    (sys._current_frames), and no Python code on this thread can rebind them."""
+    job = None
+    result = None
+    while True:
+        go.acquire()
+        job = box[0]
+        result = (job, _outcome(job))
+        done.release()
+
+
+def _outcome(job):
+    try:
+        return ("ok", job[0](*job[1]))
+    except BaseException as exc:  # CellTimeout, SystemExit, KeyboardInterrupt: all reported, none escapes
+        try:
+            return ("raised", error_facts(exc))
+        except BaseException:
+            return ("raised", {"type": "Exception", "message": "", "cell": None, "line": None, "code": None})
+
+
+def error_facts(exc: BaseException) -> dict:
+    """Exception type, message, and the last line of the notebook's own code it passed through."""
+    cells = CELLS
+    facts = {"type": type(exc).__name__, "message": str(exc)[:500], "cell": None, "line": None, "code": None}
+    tb = exc.__traceback__
+    while tb is not None:
+        match = _CELL_FILE.fullmatch(tb.tb_frame.f_code.co_filename)
+        if match and int(match.group(1)) in cells:
+            index, source = cells[int(match.group(1))]
+            lines = source.split("\n")
+            lineno = tb.tb_lineno
+            facts.update(cell=index, line=lineno, code=lines[lineno - 1].strip() if 0 < lineno <= len(lines) else None)
+        tb = tb.tb_next
+    return facts
+
+
+# ---- jobs ---------------------------------------------------------------------------------------
+
+def run_cell(shell, source: str, index: int) -> dict:
+    """Run one code cell in the IPython shell; its output is captured, its error described."""
+    out = CappedText(CELL_OUTPUT_CAP)
+    old = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = out
+    started = time.monotonic()
+    status, error = "ok", None
+    try:
+        CELLS[shell.execution_count] = (index, source)
+        result = shell.run_cell(source, store_history=False, silent=False)
+        exc = result.error_before_exec or result.error_in_exec
+        if exc is not None:
+            status = "timeout" if isinstance(exc, CellTimeout) else "error"
+            error = error_facts(exc)
+    except CellTimeout as exc:
+        status, error = "timeout", {"type": "CellTimeout", "message": str(exc), "cell": index, "line": None,
+                                    "code": None}
+    finally:
+        sys.stdout, sys.stderr = old
+        shell.execution_count += 1
+    return {"status": status, "error": error, "output": out.text(), "seconds": round(time.monotonic() - started, 3)}
+
+
+def quietly(function, *args):
+    """Call a function of the notebook's with its printing discarded (a check's own calls)."""
+    sink = CappedText(0)
+    old = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = sink
+    try:
+        return function(*args)
+    finally:
+        sys.stdout, sys.stderr = old
+
+
+def build(cls, args: tuple):
+    return quietly(cls, *args)
+
+
+def set_mode(module, train: bool):
+    return quietly(module.train, train)
+
+
+def forward(module, inputs: tuple, grad: bool = False):
+    """module(x) for each x, without gradients unless asked (as a check calls a block)."""
+    import torch
+
+    with torch.set_grad_enabled(grad):
+        return tuple(quietly(module, x) for x in inputs)
+
+
+def _attempt(function, *args):
+    try:
+        return ("ok", quietly(function, *args))
+    except BaseException as exc:
+        return ("raised", error_facts(exc))
+
+
+def _main_path(parts, x):
+    conv1, bn1, conv2, bn2 = parts
+    import torch
+
+    return bn2(conv2(torch.nn.functional.relu(bn1(conv1(x)))))
+
+
+def _shortcut(rest, x):
+    for module in rest:
+        x = module(x)
+    return x
+
+
+def compose(parts: tuple, rest: tuple, block, x) -> tuple:
+    """The main path conv1 -> bn1 -> ReLU -> conv2 -> bn2 built from the block's own layers, the
+    shortcut (its other layers, in order), and the block itself, each on x, without gradients;
+    an exception is reported per part, not raised."""
+    import torch
+
+    with torch.no_grad():
+        return _attempt(_main_path, parts, x), _attempt(_shortcut, rest, x), _attempt(block, x)
+
+
+def _reference_copy(model, params: dict):
+    """A copy of the model in which each parameter and buffer with a reference value of its shape
+    *is* that value (ResNet18 holds 45 MB: copying the student's tensors first would double it)."""
+    import copy
+
+    import torch
+
+    memo: dict = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        value = params.get(name)
+        if isinstance(tensor, torch.Tensor) and value is not None and tensor.shape == value.shape:
+            memo[id(tensor)] = torch.nn.Parameter(value, requires_grad=tensor.requires_grad) \
+                if isinstance(tensor, torch.nn.Parameter) else value
+    return copy.deepcopy(model, memo)
+
+
+def _copy_into(target, value, name: str, report: list) -> None:
+    import torch
+
+    found = list(target.shape) if isinstance(target, torch.Tensor) else None
+    if found != list(value.shape):
+        report.append({"param": name, "expected": list(value.shape), "found": found})
+        return
+    target.data.copy_(value)
+
+
+def resnet_outputs(model, params: dict, x, features) -> dict:
+    """conv1 on x and fc on features with seeded weights, and the whole model on x with reference
+    conv1 and fc put in, run on a copy of the model (the notebook's own is left as it is)."""
+    import torch
+    from torch import nn
+
+    report: list = []
+    out: dict = {"load": report}
+    try:
+        work = quietly(_reference_copy, model, params).to("cpu").eval()
+    except BaseException as exc:
+        facts = ("raised", error_facts(exc))
+        return {"load": report, "conv1_out": facts, "fc_out": facts, "rest_out": facts}
+    with torch.no_grad():
+        def conv1():
+            _copy_into(getattr(work.conv1, "weight", None), params["conv1.weight"], "conv1.weight", report)
+            return work.conv1(x)
+
+        def fc():
+            _copy_into(getattr(work.fc, "weight", None), params["fc.weight"], "fc.weight", report)
+            _copy_into(getattr(work.fc, "bias", None), params["fc.bias"], "fc.bias", report)
+            return work.fc(features)
+
+        def rest():
+            work.conv1 = nn.Conv2d(1, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            work.fc = nn.Linear(512, 2)
+            state = work.state_dict()
+            for key, value in params.items():
+                target = state.get(key)
+                if not (isinstance(target, torch.Tensor) and target.device.type == "cpu"
+                        and target.data_ptr() == value.data_ptr() and target.shape == value.shape):
+                    _copy_into(target, value, key, report)
+            return work(x)
+
+        out["conv1_out"], out["fc_out"], out["rest_out"] = _attempt(conv1), _attempt(fc), _attempt(rest)
+    return out
+
+
+def threads_alive() -> int:
+    import threading
+
+    return threading.active_count()
+
+
+# ---- what the grader installs into the notebook's world -----------------------------------------
+
+def offline(*args, **kwargs) -> None:
+    print(NOTE_OFFLINE)
+
+
+def offline_output(*args, **kwargs) -> list:
+    print(NOTE_OFFLINE)
+    return []
+
+
+def offline_line_magic(line: str = "") -> None:
+    print(NOTE_OFFLINE)
+
+
+def offline_cell_magic(line: str = "", cell: str = "") -> None:
+    print(NOTE_OFFLINE)
+
+
+def make_shell():
+    """The IPython shell the notebook runs in: shell escapes and package installs only print a note."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.enabled = False
+    config.InteractiveShell.colors = "nocolor"
+    config.InteractiveShell.xmode = "Plain"
+    shell = InteractiveShell.instance(config=config)  # made once; a fork inherits a pristine one
+    shell.system = shell.system_piped = offline  # `!cmd`
+    shell.getoutput = offline_output  # `x = !cmd`
+    for name in ("pip", "conda", "mamba", "sx", "system", "sc"):
+        shell.register_magic_function(offline_line_magic, "line", name)
+    for name in ("bash", "sh", "script", "system", "capture_shell"):
+        shell.register_magic_function(offline_cell_magic, "cell", name)
+    return shell
+
+
+def make_signal_guard(real):
+    """signal.signal for the notebook: SIG_IGN and SIG_DFL only. A Python handler would run on
+    the process's main thread, where the grader is."""
+    def signal(signalnum, handler):
+        if callable(handler):
+            raise RuntimeError("[grader] installing a Python signal handler is not available while grading")
+        return real(int(signalnum), int(handler))
+    return signal
+
+
+def _identity(tensor, *args, **kwargs):
+    return tensor
+
+
+def _true() -> bool:
+    return True
+
+
+def _false() -> bool:
+    return False
+
+
+def _one() -> int:
+    return 1
+
+
+def _zero() -> int:
+    return 0
+
+
+def _simulated_name(*args, **kwargs) -> str:
+    return "simulated GPU (grader)"
+
+
+def enter_counterfactual() -> str:
+    """Flip CUDA availability for this world; where CUDA is faked, tensors sent there land on
+    PyTorch's data-less `meta` device. Runs on the notebook's thread (torch function modes are
+    per thread)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.is_available = _false
+        return "cuda-hidden"
+    # Nothing computed in this world is judged but where tensors end up, so filling fresh
+    # weights with random numbers is skipped here (a model's construction is most of its cost).
+    for name in ("uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "kaiming_uniform_",
+                 "kaiming_normal_", "xavier_uniform_", "xavier_normal_", "orthogonal_", "sparse_"):
+        if hasattr(torch.nn.init, name):
+            setattr(torch.nn.init, name, _identity)
+    torch.cuda.is_available = _true
+    torch.cuda.device_count = _one
+    torch.cuda.current_device = _zero
+    torch.cuda.get_device_name = _simulated_name
+    _make_cuda_to_meta()().__enter__()
+    return "cuda-simulated"
+
+
+def _make_cuda_to_meta():
+    import inspect
+
+    import torch
+    from torch.overrides import TorchFunctionMode
+
+    meta = torch.device("meta")
+    batch_norm, functional_batch_norm = torch.batch_norm, torch.nn.functional.batch_norm
+    functional_signature = inspect.signature(functional_batch_norm)
+    verify_batch_size = getattr(torch.nn.functional, "_verify_batch_size", None)
+    plain_tensor_types = (torch.Tensor, torch.nn.Parameter)
+
+    def swap(value):
+        if isinstance(value, torch.device) and value.type == "cuda":
+            return meta
+        if isinstance(value, str) and value.startswith("cuda"):
+            return "meta"
+        return value
+
+    def meta_batch_norm(func, args: tuple, kwargs: dict) -> object:
+        """Batch norm on meta tensors without PyTorch's Python decomposition (which took most
+        of this world's time, 5-10 ms a call): a tensor shaped like the input. Only where every
+        check the real operation makes holds; otherwise None, and the real one runs (and
+        raises its own error)."""
+        if func is functional_batch_norm:
+            try:
+                bound = functional_signature.bind(*args, **kwargs)
+            except TypeError:
+                return None
+            bound.apply_defaults()
+            a = bound.arguments
+            x, weight, bias, mean, var, training = (a["input"], a["weight"], a["bias"], a["running_mean"],
+                                                    a["running_var"], a["training"])
+            if training and verify_batch_size is None:
+                return None
+        elif func is batch_norm and not kwargs and len(args) == 9:
+            x, weight, bias, mean, var, training = args[:6]
+        else:
+            return None
+        if type(training) is not bool or not (type(x) in plain_tensor_types and x.device.type == "meta" and x.dim() >= 2):
+            return None
+        for t in (weight, bias, mean, var):
+            if t is not None and not (type(t) in plain_tensor_types and t.device.type == "meta" and t.dim() == 1
+                                      and t.shape[0] == x.shape[1] and t.dtype == x.dtype):
+                return None
+        if not training and (mean is None or var is None):
+            return None
+        if training and func is functional_batch_norm:
+            verify_batch_size(x.size())  # "Expected more than 1 value per channel when training", as the real one
+        return torch.empty_like(x)
+
+    class CudaToMeta(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = {k: swap(v) for k, v in (kwargs or {}).items()}
+            if func is torch.Tensor.cuda:
+                return args[0].to(meta)
+            if func is functional_batch_norm or func is batch_norm:
+                shaped = meta_batch_norm(func, args, kwargs)
+                if shaped is not None:
+                    return shaped
+            return func(*[swap(a) for a in args], **kwargs)
+
+    return CudaToMeta
+
