@@ -63,13 +63,16 @@ _current_frames, _getframe = sys._current_frames, sys._getframe
 _get_ident, _start_thread, _allocate_lock, _thread_count = (_thread.get_ident, _thread.start_new_thread,
                                                              _thread.allocate_lock, _thread._count)
 _monotonic, _sleep = time.monotonic, time.sleep
-_os_write = os.write
+_os_write, _kill, _waitpid, _WNOHANG = os.write, os.kill, os.waitpid, os.WNOHANG
+_SIGKILL = 9
 _hmac_digest = _hashlib.hmac_digest
 _gc_enable, _gc_disable, _gc_isenabled = gc.enable, gc.disable, gc.isenabled
 _set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
 _set_async_exc.argtypes = (ctypes.c_ulong, ctypes.py_object)
+_clear_async_exc = ctypes.cast(_set_async_exc, ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p))
 _ulong, _py_object = ctypes.c_ulong, ctypes.py_object
 _addaudithook = sys.addaudithook
+_open = open
 _serve_code = student_side.serve.__code__
 CellTimeout = student_side.CellTimeout
 JOB_RUN_CELL, JOB_BUILD, JOB_SET_MODE, JOB_FORWARD = (student_side.run_cell, student_side.build,
@@ -161,7 +164,7 @@ def install_guard(trusted_roots, pass_through_codes, ctypes_dir, alerts):
         return False
 
     def requester_is_notebook(skip_ctypes):
-        frame = getframe(2)
+        frame = getframe(3)  # 0 this function, 1 check, 2 guard, 3 the code doing the audited thing
         while frame is not None:
             code = frame.f_code
             if code in pass_through_codes or (skip_ctypes and code.co_filename.startswith(ctypes_dir)):
@@ -169,6 +172,22 @@ def install_guard(trusted_roots, pass_through_codes, ctypes_dir, alerts):
                 continue
             return not trusted_file(code.co_filename)
         return False
+
+    def same_as_file(source, path):
+        """Compiling a library file's own text under its name is what imports do (and a traceback
+        printed from C compiles one line of it to place its carets): allowed. Anything else under
+        a library's or the grader's file name is not."""
+        if type(source) is not bytes and type(source) is not str:
+            return False
+        try:
+            with _open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return False
+        text = source if type(source) is bytes else source.encode("utf-8", "replace")
+        if b"\n" not in text.strip() and len(text) <= 300:
+            return text.strip() in data
+        return text == data
 
     def alert(text):
         if len(alerts) < 50 and text not in alerts:
@@ -216,7 +235,8 @@ def install_guard(trusted_roots, pass_through_codes, ctypes_dir, alerts):
             if len(args) > 1 and trusted_file(args[1]) and requester_is_notebook(False):
                 refuse("making code that claims to come from a library or the grader")
         elif event == "compile":
-            if len(args) > 1 and trusted_file(args[1]) and requester_is_notebook(False):
+            if len(args) > 1 and trusted_file(args[1]) and requester_is_notebook(False) \
+                    and not same_as_file(args[0], args[1]):
                 refuse("compiling code under a library's or the grader's file name")
         elif event == "marshal.loads":
             if requester_is_notebook(False):
@@ -234,7 +254,7 @@ def install_guard(trusted_roots, pass_through_codes, ctypes_dir, alerts):
 
 # ---- the notebook's thread ----------------------------------------------------------------------------
 
-def make_threads(alerts, keep):
+def make_threads(alerts, keep, unstick=None):
     """The notebook thread and the hand-off to it. `call(function, args, seconds)` runs a job
     there and returns its outcome, ("ok", value) or ("raised", facts); on a hand-off that is
     not what the grader set up, ("raised", facts) with the reason, and the thread is replaced."""
@@ -245,11 +265,17 @@ def make_threads(alerts, keep):
             alerts.append(text)
 
     def start():
+        """A fresh notebook thread; False (and no thread) where none can be started now (a
+        notebook that used up the process limit)."""
         go, done = _allocate_lock(), _allocate_lock()
         go.acquire()
         done.acquire()
         box = [None]
-        ident = _start_thread(student_side.serve, (go, done, box))
+        try:
+            ident = _start_thread(student_side.serve, (go, done, box))
+        except RuntimeError:
+            state["thread"] = None
+            return False
         deadline = _monotonic() + 30
         frame = None
         while _monotonic() < deadline:
@@ -258,9 +284,11 @@ def make_threads(alerts, keep):
                 break
             _sleep(0.0005)
         if frame is None or frame.f_code is not _serve_code:
-            raise RuntimeError("the notebook thread did not start")
+            state["thread"] = None
+            return False
         keep.append((go, done, box))
         state["thread"] = {"ident": ident, "go": go, "done": done, "box": box, "frame": frame}
+        return True
 
     def abandon(reason):
         thread = state["thread"]
@@ -270,6 +298,20 @@ def make_threads(alerts, keep):
             state["stopped"] = reason
         else:
             start()
+
+    def interrupt(thread):
+        """Raise CellTimeout in the notebook's thread, again and again for a grace period: one
+        raised inside a callback whose exceptions Python ignores (an at-fork handler, a
+        finaliser) is lost."""
+        deadline = _monotonic() + GRACE_SECONDS
+        while _monotonic() < deadline:
+            _set_async_exc(_ulong(thread["ident"]), _py_object(CellTimeout))
+            if thread["done"].acquire(True, 0.05):
+                # an interrupt still pending would go off in the loop, between jobs: drop it; if one
+                # already went off there, the thread has ended and the next call starts another
+                _clear_async_exc(thread["ident"], None)
+                return True
+        return False
 
     def idle_outcome(thread, job):
         """The job's outcome if the notebook thread is back in its loop with it, else None."""
@@ -288,7 +330,17 @@ def make_threads(alerts, keep):
     def call(function, args, seconds):
         if state["stopped"]:
             return ("raised", {"type": "NotRun", "message": state["stopped"], "cell": None, "line": None, "code": None})
+        if state["thread"] is None and not start():
+            return ("raised", {"type": "NotRun", "message": "no thread could be started for the notebook (its "
+                               "processes used up the sandbox's process limit)", "cell": None, "line": None,
+                               "code": None})
         thread = state["thread"]
+        if thread["ident"] not in _current_frames():  # ended by an interrupt meant for its last job
+            state["thread"] = None
+            if not start():
+                return ("raised", {"type": "NotRun", "message": "no thread could be started for the notebook",
+                                   "cell": None, "line": None, "code": None})
+            thread = state["thread"]
         if not (thread["go"].locked() and thread["done"].locked()):
             note("the notebook interfered with the grader's hand-off to its thread")
             abandon("the notebook kept interfering with the grader's hand-off")
@@ -303,8 +355,10 @@ def make_threads(alerts, keep):
         state["student_gc"] = _gc_isenabled()
         _gc_disable()  # no collection (and so no finaliser of the notebook's) runs on this thread
         if not finished:
-            _set_async_exc(_ulong(thread["ident"]), _py_object(CellTimeout))
-            finished = thread["done"].acquire(True, GRACE_SECONDS)
+            finished = interrupt(thread)
+            if not finished and unstick is not None:  # starved by the notebook's processes (a fork bomb)?
+                unstick()
+                finished = interrupt(thread)
             state["student_gc"] = _gc_isenabled()
             _gc_disable()
             if not finished:
@@ -327,9 +381,8 @@ def make_threads(alerts, keep):
     def notebook_threads():
         """Threads the notebook started that are still alive (ours: the current and abandoned ones)."""
         frames = _current_frames()
-        ours = sum(1 for ident in [state["thread"]["ident"]] + state["abandoned"] if ident in frames) \
-            if state["thread"] else sum(1 for ident in state["abandoned"] if ident in frames)
-        return _thread_count() - ours
+        idents = ([state["thread"]["ident"]] if state["thread"] else []) + state["abandoned"]
+        return _thread_count() - sum(1 for ident in idents if ident in frames)
 
     start()
     return call, notebook_threads, state
@@ -349,7 +402,59 @@ def warm_up_gpu():
     return round(_monotonic() - started, 3)
 
 
-def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, notes):
+SCRATCH_FOLDERS = ("/tmp", "/dev/shm", "/home/student")
+_listdir, _lstat, _unlink, _rmdir, _S_ISDIR = os.listdir, os.lstat, os.unlink, os.rmdir, __import__("stat").S_ISDIR
+
+
+def _empty(folder, depth=0):
+    try:
+        names = _listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        path = folder + "/" + name
+        try:
+            if _S_ISDIR(_lstat(path).st_mode) and depth < 20:
+                _empty(path, depth + 1)
+                _rmdir(path)
+            else:
+                _unlink(path)
+        except OSError:
+            pass
+
+
+def _quiet_the_sandbox(others, scratch=False):
+    """Wait for the other world's process (a child of this one) to end, then kill every other
+    process in the sandbox's PID namespace (what the notebook left running: daemons, a fork bomb)
+    and, with `scratch`, empty its scratch space (tmpfs: /tmp, /dev/shm, home). Used before the
+    deferred checks, so that they run in a calm sandbox, and when a cell cannot be stopped."""
+    deadline = _monotonic() + 30
+    for pid in others:
+        while _monotonic() < deadline:
+            try:
+                if _waitpid(pid, _WNOHANG)[0] != 0:
+                    break
+            except ChildProcessError:
+                break
+    if scratch:
+        for folder in SCRATCH_FOLDERS:
+            _empty(folder)
+            _sleep(0.01)
+    for _ in range(3):  # a fork bomb's last forks may land after the first sweep
+        try:
+            _kill(-1, _SIGKILL)
+        except OSError:
+            pass
+        _sleep(0.05)
+        while True:  # reap what were this process's children
+            try:
+                if _waitpid(-1, _WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+
+
+def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, notes, others=()):
     """Run one world's plan: every cell and check, in order, on the notebook's thread; frames
     signed and written to `fd`. Returns when done (the caller exits the process)."""
     send = make_sender(fd, key)
@@ -365,7 +470,8 @@ def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, n
     probes = probe_ns["make_probes"](plan, world)  # seeded values for every check, made now
     hide_modules()
     install_guard(*guard_args, alerts)
-    call, notebook_threads, threads = make_threads(alerts, keep)
+    unstick = (lambda: _quiet_the_sandbox(others)) if world == "real" and plan.get("pid_namespace") else None
+    call, notebook_threads, threads = make_threads(alerts, keep, unstick)
     _gc_disable()
     if world == "real":
         mode = "real"
@@ -411,6 +517,8 @@ def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, n
             report = {"status": status, "error": dict(facts, cell=index), "output": "", "seconds": cell_seconds}
         send({"kind": "cell", "index": index, "status": field(report, "status"), "error": field(report, "error"),
               "output": field(report, "output"), "seconds": field(report, "seconds"), "alerts": drain_alerts()})
+    if deferred and not threads["stopped"] and plan.get("pid_namespace"):
+        _quiet_the_sandbox(others, scratch=True)
     for index, cell, later in ([] if threads["stopped"] else deferred):  # cases the notebook must not see
         started = _monotonic()
         results, blobs = probe_ns["run_deferred"](later, probes, context, world, mode)

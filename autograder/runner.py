@@ -184,7 +184,7 @@ def _hide_grader_modules() -> None:
             delattr(main, name)
 
 
-def run_world(world: str, plan: dict, fd: int, key: bytes, notes: list[str]) -> None:
+def run_world(world: str, plan: dict, fd: int, key: bytes, notes: list[str], others: tuple = ()) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
     from . import student_side
@@ -203,7 +203,7 @@ def run_world(world: str, plan: dict, fd: int, key: bytes, notes: list[str]) -> 
 
     guard_args = (_trusted_roots(), _pass_through_codes(), os.path.join(os.path.dirname(inspect.getfile(
         __import__("ctypes"))), ""))
-    core["run_world"](world, plan, fd, key, shell, probe, guard_args, _hide_grader_modules, notes)
+    core["run_world"](world, plan, fd, key, shell, probe, guard_args, _hide_grader_modules, notes, others)
 
 
 def run_plan(plan: dict) -> None:
@@ -221,7 +221,7 @@ def run_plan(plan: dict) -> None:
         os.close(fds[1 - mine])
     code = 0
     try:
-        run_world(worlds[mine], plan, fds[mine], key, notes)
+        run_world(worlds[mine], plan, fds[mine], key, notes, (child,) if child else ())
     except BaseException:
         code = _report_crash()
     finally:

@@ -543,7 +543,8 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
     notes: list[str] = []
     data_steps, standin_root, data_notes = _data_layout()
     notes += data_notes
-    plan = dict(plan, standin=standin_root, key=plan.get("key") or secrets.token_hex(32), seccomp=seccomp_program())
+    plan = dict(plan, standin=standin_root, key=plan.get("key") or secrets.token_hex(32), seccomp=seccomp_program(),
+                pid_namespace=not unsafe)
     worlds = plan["worlds"]
     pipes = {name: os.pipe() for name in ["stdout", "stderr", *worlds]}
     cgroup = _Cgroup(f"nb10-{uid}-{secrets.token_hex(3)}", limits)

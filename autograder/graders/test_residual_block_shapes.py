@@ -41,8 +41,10 @@ MAIN_CASES = {"projection-block": ((8, 16, 2), [4, 8, 10, 10]), "identity-block"
 def probes(seed: int) -> list[dict]:
     specs = [{"id": f"shapes/{name}", "op": "block_shapes", "args": list(args), "input": shape, "seed": seed + i}
              for i, (name, (args, shape)) in enumerate(SEED_CASES.items())]
-    specs += [{"id": f"shapes/{name}", "op": "block_shapes", "args": list(args), "input": shape, "seed": seed + 10 + i}
-              for i, (name, (_, args, shape)) in enumerate(HIDDEN_CASES.items())]
+    # hidden cases run after the notebook's last cell (with its class as it was here): no later
+    # cell can print what the block was built with
+    specs += [{"id": f"shapes/{name}", "op": "block_shapes", "args": list(args), "input": shape, "seed": seed + 10 + i,
+               "defer": True} for i, (name, (_, args, shape)) in enumerate(HIDDEN_CASES.items())]
     specs.append({"id": "shapes/vars", "op": "shapes", "vars": {k: list(v) for k, v in SEED_SOURCES.items()}})
     specs += [{"id": f"main/{name}", "op": "block_numeric", "args": list(args), "input": shape, "seed": seed + 30 + i,
                "modes": ["train", "eval"], "silence": None}
@@ -60,6 +62,14 @@ def layers_problem(result: dict) -> str | None:
     if missing:
         return (f"the block has no {', '.join(missing)}: a residual block computes its output with these layers "
                 "(they keep the scaffold's names)")
+    depends = result.get("depends")
+    if "depends" in result:  # evidence from the layers' behaviour: changing a layer must change the output
+        if not isinstance(depends, dict):
+            return "the block could not be run a second time on a small input to see which layers it uses"
+        unused = [name for name in ("conv1", "bn1", "conv2", "bn2") if depends.get(name) is not True]
+        if unused:
+            return (f"its output does not change when {', '.join(unused)} change{'s' if len(unused) == 1 else ''}: "
+                    "forward must compute the output with conv1, bn1, conv2 and bn2")
     return None
 
 

@@ -1,10 +1,13 @@
 """shortcut_projection (3 points): the shortcut, and how it meets the main path.
 
-* identity (1): with stride 1 and equal channels the shortcut has no parameters and returns x
-  unchanged (0.5 per configuration);
+* identity (1): with stride 1 and equal channels the shortcut has no parameters and the block
+  adds x itself: with the main path's convolutions zeroed (its output is then one constant per
+  channel, c, whatever the order of its layers), the block gives relu(x + c) (0.5 per
+  configuration);
 * projection (1): when the stride, the channels or both change, the shortcut is a 1x1
   convolution with the block's stride and no bias, then BatchNorm; checked by loading seeded
-  weights into the student's shortcut and comparing its output with reference code, train and
+  weights into the student's shortcut and comparing its output with reference code, and by the
+  block's own output with the main path's convolutions zeroed, relu(shortcut(x) + c), train and
   eval mode (1/3 per kind of change);
 * added before the final ReLU (1): the block's output is relu(main(x) + shortcut(x)), with the
   student's own main path and shortcut, so a mistake inside either does not cost this point
@@ -38,7 +41,8 @@ def probes(seed: int) -> list[dict]:
     cases += [(f"projection/{k}", a, s) for k, (_, a, s) in PROJECTION_CASES.items()]
     cases += [(f"wiring/{k}", a, s) for k, (a, s) in WIRING_CASES.items()]
     return [{"id": pid, "op": "block_numeric", "args": list(args), "input": shape, "seed": seed + 100 + i,
-             "modes": ["train", "eval"], "silence": None} for i, (pid, args, shape) in enumerate(cases)]
+             "modes": ["train", "eval"], "silence": None, "depends": not pid.startswith("wiring/")}
+            for i, (pid, args, shape) in enumerate(cases)]
 
 
 def warm_up(seed: int) -> None:
@@ -48,6 +52,25 @@ def warm_up(seed: int) -> None:
 
 def _spec(submission, probe_id: str) -> dict:
     return next(p for p in submission.plan_probes(CELL) if p["id"] == probe_id)
+
+
+def not_a_real_block(result: dict, identity: bool) -> str | None:
+    """A shortcut is only judged in a block that computes with its layers: its output must change
+    when conv1, bn1, conv2 or bn2 change (a block whose forward ignores its layers has no shortcut
+    to speak of, however its attributes look). A block that cannot be called at all, because its
+    main path is broken (judged in the shapes item), has its shortcut judged on the shortcut's
+    own layers; for the identity, only when the main path at least computes."""
+    depends = result.get("depends")
+    if isinstance(depends, dict) and all(depends.get(k) is True for k in ("conv1", "bn1", "conv2", "bn2")):
+        return None
+    outs = [result["modes"][m] for m in result["modes"]]
+    called = all(isinstance(o.get("Y"), np.ndarray) for o in outs)
+    if not called:
+        main_computes = all(isinstance(o.get("M"), np.ndarray) for o in outs)
+        if main_computes or not identity:
+            return None
+    return ("the block's output does not change when its main path's layers (conv1, bn1, conv2, bn2) change, so "
+            "its shortcut cannot be judged: forward must compute the block's output with those layers")
 
 
 def _call(args) -> str:
@@ -75,6 +98,9 @@ def test_shortcut_projection_identity(submission, case):
             fail(f"{_call(args)}: the shortcut raised {describe_error(got['error'])}.")
         if not close(got, x):
             fail(f"{_call(args)}: the shortcut must return x unchanged when stride is 1 and the channels match.")
+    problem = not_a_real_block(result, identity=True)
+    if problem:
+        fail(f"{_call(args)}: {problem}.")
 
 
 def projection_problem(result: dict, stride: int) -> str:
@@ -107,6 +133,9 @@ def test_shortcut_projection_conv_bn(submission, case):
         got = result["modes"][mode]["S"]
         expected = reference.block_outputs(*args, _spec(submission, pid)["seed"], shape, mode)["S"]
         if isinstance(got, np.ndarray) and close(got, expected):
+            problem = not_a_real_block(result, identity=False)
+            if problem:
+                fail(f"When {label}, {problem}.")
             continue
         problem = projection_problem(result, args[2])
         if isinstance(got, dict) and problem.startswith("the shortcut does not"):
