@@ -839,12 +839,17 @@ CASES = [
          why="ctypes.string_at(0) before the block tests, then faulthandler._sigsegv() and SIGSEGV after them: "
              "the later items and the hidden block cases (run after the last cell) are never reached",
          review=True),
-    Case("hostile", "hostile_memory_bomb_at_the_end_score_full",
+    Case("hostile", "hostile_memory_bomb_at_the_end_score_all_but_hidden_cases",
          (InsertAfter(None, MEMORY_BOMB),),
-         why="touched memory until MemoryError at ever smaller sizes, then filling /dev/shm, /tmp and home"),
+         expect={"residual_block_shapes": 2.0},
+         why="touched memory until MemoryError at ever smaller sizes, then filling /dev/shm, /tmp and home: the "
+             "sandbox's memory limit ends the process, so the hidden block cases (run after the last cell) "
+             "never run",
+         review=True),
     Case("hostile", "hostile_fork_bomb_at_the_end_score_full",
          (InsertAfter(None, FORK_BOMB),),
-         why="os.fork() in an endless loop at the end of a correct notebook"),
+         why="os.fork() in an endless loop at the end of a correct notebook: the cell is stopped, its processes "
+             "killed before the hidden block cases run"),
     Case("hostile", "hostile_daemons_started_early_score_full",
          (InsertAfter("setup", DAEMONS),),
          why="a double-forked setsid daemon, setsid -f and nohup processes started right after setup"),
