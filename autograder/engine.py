@@ -40,7 +40,8 @@ class Result:
     cells: dict[int, dict] = field(default_factory=dict)  # notebook index -> the real world's outcome
     skipped: set[int] = field(default_factory=set)  # notebook indices of demonstration cells not run
     notes: list[str] = field(default_factory=list)
-    problem: str | None = None  # broken or tampered submission, or a grader error: needs a human
+    problem: str | None = None  # why a person should review it, in one line (the reasons joined), or None
+    review: list[str] = field(default_factory=list)  # the reasons one by one
     internal_errors: list[str] = field(default_factory=list)
     peak_memory: int | None = None
     sandbox_seconds: float | None = None
@@ -104,8 +105,11 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
             for index, cell in (real.cells.items() if real else []):
                 result.cells[sub.plan["cells"][index]["nb_index"]] = cell
             result.skipped = {c["nb_index"] for c in sub.plan["cells"] if c.get("skip")}
-        result.problem = sub.broken or sub.tampered or (
-            "a grader error: grade by hand" if result.internal_errors else None)
+        reasons = sub.review_reasons() + (["a grader error: grade by hand"] if result.internal_errors else [])
+        for world in sub.worlds.values():
+            result.notes += [n for n in world.notes if n not in result.notes]
+        result.review = reasons
+        result.problem = "; ".join(reasons) if reasons else None
         results[sub.key] = result
     return results
 

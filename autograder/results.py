@@ -23,7 +23,7 @@ def gradescope(result: Result) -> dict:
                    "output": t.output, "visibility": t.visibility} for t in result.tests],
         "extra_data": {"seed": result.seed, "items": {k: {"score": s, "max_score": m}
                                                       for k, (s, m) in result.item_scores().items()},
-                       "notes": result.notes, "needs_review": result.problem,
+                       "notes": result.notes, "needs_review": result.problem, "review_reasons": result.review,
                        "submission_sha256": result.submission_sha256, "peak_memory_bytes": result.peak_memory,
                        "sandbox_seconds": result.sandbox_seconds},
     }

@@ -198,6 +198,7 @@ def run_world(world: str, plan: dict, fd: int, key: bytes, notes: list[str], oth
     # ignore or reset signals only. SIGINT is ignored, so that it cannot interrupt the grader.
     _signal.signal(int(signal_module.SIGINT), int(signal_module.SIG_IGN))
     _signal.signal = signal_module.signal = student_side.make_signal_guard(_signal.signal)
+    os.fork = student_side.make_fork(os.fork)
     import inspect
     import logging  # noqa: F401  (its currentframe is looked through by the guard)
 

@@ -68,14 +68,44 @@ class Submission:
     worlds: dict[str, World] = field(default_factory=dict)
     raw: RawRun | None = None
     broken: str | None = None  # the notebook could not be graded at all, and why
+    scan: list[str] = field(default_factory=list)  # what the source scan found (scan.py)
 
     def __repr__(self) -> str:  # the default would print every array the sandbox sent (seconds per failed check)
         return f"<Submission {self.key!r}, seed {self.seed}>"
 
     @classmethod
     def from_run(cls, key: str, plan: dict, raw: RawRun) -> "Submission":
+        from autograder.scan import scan
+
         worlds = {w: _checked(parse(raw.streams.get(w, b""), plan["key"], w), plan) for w in plan["worlds"]}
-        return cls(key, plan["seed"], plan, worlds, raw)
+        return cls(key, plan["seed"], plan, worlds, raw, scan=scan(plan))
+
+    def review_reasons(self) -> list[str]:
+        """Why a person should look at this submission (empty for an honest one that ran through)."""
+        reasons: list[str] = []
+        if self.broken:
+            reasons.append(self.broken)
+        if self.tampered:
+            reasons.append(self.tampered)
+        raw = self.raw
+        if raw is not None and raw.killed:
+            reasons.append(f"the sandbox was stopped: {raw.killed}")
+        for name, world in self.worlds.items():
+            label = {"real": "the run on this machine", "counterfactual": "the run with CUDA flipped"}.get(name, name)
+            for alert in world.alerts:
+                reasons.append(f"{label}: the notebook tried {alert}")
+            if world.stopped:
+                reasons.append(f"{label} was stopped: {world.stopped}")
+            elif not world.done and not world.problem and not (raw is not None and raw.killed):
+                last = max(world.cells, default=None)
+                where = f" after {self.cell_label(last)}" if last is not None else " before its first cell"
+                reasons.append(f"{label} ended early{where} (the notebook's process exited, crashed or ran out of "
+                               f"memory{f'; exit status {raw.returncode}' if raw is not None else ''})")
+            for index, cell in sorted(world.cells.items()):
+                if cell.get("status") == "timeout" and name == "real":
+                    reasons.append(f"{self.cell_label(index)} ran past its time limit and was stopped")
+        reasons += self.scan
+        return list(dict.fromkeys(reasons))
 
     def world(self, name: str) -> World | None:
         if name == "sim":

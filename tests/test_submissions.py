@@ -33,3 +33,5 @@ def test_each_submission_scores_as_expected_item_by_item(graded, name):
     want = EXPECTED[name]["expect"]
     messages = "\n".join(f"{t.name}: {t.output}" for t in result.tests if t.score < t.max_score)
     assert got == pytest.approx(want, abs=1e-6), f"{EXPECTED[name]['why']}\n{messages}"
+    assert bool(result.problem) == EXPECTED[name]["review"], \
+        f"{EXPECTED[name]['why']}: review expected {EXPECTED[name]['review']}, reasons {result.review}"
