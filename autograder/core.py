@@ -515,7 +515,10 @@ def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, n
             kind = field(facts, "type")
             status = "timeout" if type(kind) is str and kind == "CellTimeout" else "error"
             report = {"status": status, "error": dict(facts, cell=index), "output": "", "seconds": cell_seconds}
-        send({"kind": "cell", "index": index, "status": field(report, "status"), "error": field(report, "error"),
+        status, error = field(report, "status"), field(report, "error")
+        if type(status) is str and status == "timeout" and type(error) is dict and not field(error, "message"):
+            error = dict(error, message=f"the cell ran longer than {cell_seconds:.0f} s and was stopped")
+        send({"kind": "cell", "index": index, "status": status, "error": error,
               "output": field(report, "output"), "seconds": field(report, "seconds"), "alerts": drain_alerts()})
     if deferred and not threads["stopped"] and plan.get("pid_namespace"):
         _quiet_the_sandbox(others, scratch=True)
