@@ -22,7 +22,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import AssignLatePenalties, IgnorePattern, LimitOutput, SaveAutoGrades
 
 from autograder.inlineblanks import InlineBlanks
-from autograder.sandboxautograde import SandboxAutograde
+from autograder.sandboxautograde import SandboxAutograde, SanitizingHTMLExporter, guard_nbgrader
 from autograder.stripblankmarkers import StripBlankMarkers
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -72,3 +72,15 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
+
+# Submission folders are written by students and nbgrader reads them as the grading user (root
+# here): autograde and generate_feedback read only regular files inside a student's folder,
+# never follow a link, never open a FIFO or a device, and refuse a folder whose name nbgrader
+# would read as a glob (see guard_nbgrader in autograder/sandboxautograde.py).
+guard_nbgrader()
+
+# Feedback pages: no script from a submission. nbconvert's own sanitiser (for cell outputs), and
+# an exporter that also cleans the HTML of markdown cells, which nbgrader's feedback template
+# renders without nbconvert's sanitiser.
+c.HTMLExporter.sanitize_html = True
+c.GenerateFeedback.exporter_class = SanitizingHTMLExporter

@@ -10,6 +10,14 @@ formgrader follow unchanged, and the gradebook has a single writer.
 Resuming: a submission counts as done when its autograded results.json records the SHA-256 of
 the submitted notebook it graded and the gradebook holds its grades. A run that is interrupted,
 even by kill -9, therefore regrades only what is missing or changed; `force` regrades all.
+
+One bad folder never stops a class: discovery looks at submitted/ without following a link or
+opening anything that is not a regular file, and refuses (with a reason, listed in the summary)
+a student folder that cannot be graded safely: a symlinked student or assignment folder, a
+notebook that is a link, a folder, a FIFO or a device, or larger than 50 MB, and a name that is
+not UTF-8 or that nbgrader would misread (glob characters, control characters, white space at
+an end). The others are graded. nbgrader's own copying of the folder is limited to its regular
+files (sandboxautograde.guard_nbgrader).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 import time
 import warnings
@@ -28,7 +37,10 @@ from autograder import engine, sandbox
 from autograder.course import COURSE, NOTEBOOK, Course
 from autograder.plan import DEFAULT_SEED
 from autograder.progress import Progress
-from autograder.sandboxautograde import SandboxAutograde
+from autograder.sandboxautograde import (MAX_FILE_BYTES, Refused, SandboxAutograde, display_name, file_kind,
+                                         file_problem, guard_nbgrader, read_regular, student_id_problem)
+
+MAX_NOTEBOOK_BYTES = MAX_FILE_BYTES
 
 class AutogradeError(RuntimeError):
     pass
@@ -40,18 +52,87 @@ class Summary:
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
     results: dict[str, engine.Result] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)        # folder (as printable) -> why it was not graded
+    left_out: dict[str, list[str]] = field(default_factory=dict)  # student -> files beside the notebook not copied
+
+
+def read_submission(path: Path) -> bytes:
+    """A submitted notebook's bytes; Refused for a link, a special file or one over the size limit."""
+    return read_regular(path, MAX_NOTEBOOK_BYTES)
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_submission(path)).hexdigest()
 
 
-def discover(course: Course, assignment: str) -> dict[str, Path]:
-    """student -> submitted notebook."""
-    found = {}
-    for path in sorted((course.root / "submitted").glob(f"*/{assignment}/{NOTEBOOK}")):
-        found[path.parent.parent.name] = path
-    return found
+def discover(course: Course, assignment: str) -> tuple[dict[str, Path], dict[str, str]]:
+    """(student -> submitted notebook, refused folder -> reason), without following a link or
+    opening anything: every name under submitted/ is handled as bytes, every entry by lstat.
+
+    A student folder without this assignment is not this run's business and is not listed; a
+    stray file directly in submitted/ is not a student folder."""
+    found: dict[str, Path] = {}
+    refused: dict[str, str] = {}
+    top = os.fsencode(course.root / "submitted")
+    try:
+        entries = sorted(os.scandir(top), key=lambda e: e.name)
+    except FileNotFoundError:
+        return found, refused
+    for entry in entries:
+        shown = display_name(entry.name)
+        try:
+            is_link, is_dir = entry.is_symlink(), entry.is_dir(follow_symlinks=False)
+        except OSError:
+            continue
+        if is_link:
+            refused[shown] = "the student folder is a symbolic link (links are never followed)"
+            continue
+        if not is_dir:
+            continue
+        folder = os.path.join(entry.path, os.fsencode(assignment))
+        try:
+            mode = os.lstat(folder).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            refused[shown] = f"its {assignment} folder cannot be examined ({exc.strerror})"
+            continue
+        problem = student_id_problem(entry.name)
+        if problem is None and stat.S_ISLNK(mode):
+            problem = f"its {assignment} folder is a symbolic link (links are never followed)"
+        elif problem is None and not stat.S_ISDIR(mode):
+            problem = f"its {assignment} is not a folder"
+        if problem is None:
+            notebook = os.path.join(folder, os.fsencode(NOTEBOOK))
+            why = file_problem(notebook, MAX_NOTEBOOK_BYTES)
+            if why == "is missing":
+                problem = f"no {NOTEBOOK} in its {assignment} folder"
+            elif why:
+                problem = f"{assignment}/{NOTEBOOK} {why}"
+        if problem:
+            refused[shown] = problem
+        else:
+            found[entry.name.decode("utf-8")] = Path(os.fsdecode(notebook))
+    return found, refused
+
+
+def left_out(notebook: Path) -> list[str]:
+    """What in a submission folder is not copied to autograded/ (links, special files, files over
+    the limit), as 'name (what it is)'; the notebook itself has been checked already."""
+    out = []
+    top = os.fsencode(notebook.parent)
+    for dirpath, dirnames, filenames in os.walk(top):  # does not descend into a linked folder
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if stat.S_ISREG(st.st_mode) and st.st_size <= MAX_FILE_BYTES or stat.S_ISDIR(st.st_mode):
+                continue
+            what = f"{st.st_size / 2**20:.0f} MB" if stat.S_ISREG(st.st_mode) else file_kind(st.st_mode)
+            out.append(f"{display_name(os.path.relpath(path, top))} ({what})")
+    return sorted(out)
 
 
 def _load_config(course: Course, db_url: str | None):
@@ -132,9 +213,9 @@ def _nbgrader_speedups():
 def _already_done(course: Course, assignment: str, student: str, submitted: Path, graded_in_db: set[str]) -> bool:
     try:
         recorded = json.loads(course.results(student, assignment).read_text())["extra_data"]["submission_sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return recorded == sha256(submitted) and student in graded_in_db
+    except (OSError, ValueError, KeyError, TypeError):  # Refused is a ValueError
         return False
-    return recorded == sha256(submitted) and student in graded_in_db
 
 
 def _ensure_assignment(api, db_url: str, assignment: str) -> None:
@@ -217,24 +298,37 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
     # nbgrader's gradebook API trips SQLAlchemy 2's autoflush warning on every new submission
     # (stock `nbgrader autograde` prints the same); it is noise on an instructor's terminal.
     warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session", module=r"nbgrader\.")
+    guard_nbgrader()  # also where the course's nbgrader_config.py does not (an older copy of it)
     api, coursedir = _load_config(course, db_url)
-    submissions = discover(course, assignment)
-    if not submissions:
+    submissions, refused = discover(course, assignment)
+    if not submissions and not refused:
         raise AutogradeError(f"no submissions found under {course.root / 'submitted'}/*/{assignment}/{NOTEBOOK}")
+    summary = Summary(refused=refused)
+    if not submissions:
+        summary.seconds = time.perf_counter() - started
+        return summary
     _ensure_assignment(api, coursedir.db_url, assignment)
     done = set() if force else _graded_in_gradebook(coursedir.db_url, assignment)
-    summary = Summary()
     todo = {}
     for student, path in submissions.items():
         if not force and _already_done(course, assignment, student, path, done):
             summary.skipped.append(student)
         else:
             todo[student] = path
+            if beside := left_out(path):
+                summary.left_out[student] = beside
     requested_workers = workers
     workers = workers or os.cpu_count() or 1
     bar = Progress(len(todo), f"grading {assignment}", stream=progress_stream)
-    hashes = {student: sha256(path) for student, path in todo.items()}
-    items = [(student, (lambda p=path: p.read_bytes())) for student, path in todo.items()]
+    hashes: dict[str, str] = {}
+
+    def load(student: str, path: Path) -> bytes:
+        # read once, when its sandbox starts: the hash recorded is that of the bytes graded
+        data = read_submission(path)
+        hashes[student] = hashlib.sha256(data).hexdigest()
+        return data
+
+    items = [(student, (lambda s=student, p=path: load(s, p))) for student, path in todo.items()]
     own_pool, dask = None, None
     if scheduler:
         from autograder.scaleout import DaskRunner
@@ -251,7 +345,7 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
             for result in engine.grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,
                                               batch=batch, pool=pool, runner=dask.run if dask else None,
                                               course=course):
-                result.submission_sha256 = hashes[result.key]
+                result.submission_sha256 = hashes.get(result.key)
                 _record(api, course, coursedir.db_url, assignment, result)
                 summary.graded.append(result.key)
                 summary.results[result.key] = result
@@ -272,3 +366,11 @@ def print_summary(summary: Summary, stream=sys.stdout) -> None:
     for student, result in sorted(summary.results.items()):
         if result.problem:
             print(f"  {student}: needs review: {result.problem}", file=stream)
+    for student, files in sorted(summary.left_out.items()):
+        print(f"  {student}: graded; left out of autograded/ (links are never followed): {', '.join(files)}",
+              file=stream)
+    if summary.refused:
+        print(f"not graded {len(summary.refused)} (fix or remove these folders under submitted/, then run again):",
+              file=stream)
+        for name, reason in sorted(summary.refused.items()):
+            print(f"  {name}: not graded: {reason}", file=stream)

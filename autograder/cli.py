@@ -30,6 +30,9 @@ examples:
 
 An interrupted run (even kill -9) picks up where it stopped: submissions already graded and
 unchanged are skipped. Then: nbgrader generate_feedback notebook10; nbgrader export.
+A student folder that cannot be graded safely (a symbolic link, a notebook that is a link, a
+folder, a FIFO or over 50 MB, a name that is not UTF-8 or has * ? [) is listed at the end as
+"NAME: not graded: REASON"; every other student is graded (exit status 0).
 """
 GRADE_EXAMPLES = """\
 examples:

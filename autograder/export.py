@@ -16,6 +16,11 @@ Scores come from nbgrader's gradebook (manual grades included), as in `autograde
   each mapped to a grade item or to "new grade item" in Moodle's mapping step.
 * ``gradescope``: a folder with ``STUDENT/results.json`` for each student, copied unchanged
   from the autograded folder (Gradescope's results format, the autograder's own scores).
+
+In the CSVs a text cell that a spreadsheet would read as a formula (one starting with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return, such as a student id ``=1+2``) gets a leading
+``'`` (OWASP's rule against CSV injection); the grade cells are numbers and stay as they are.
+Such a student's id then no longer matches the LMS's: fix that row by hand before importing.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from autograder.course import COURSE, Course
 FORMATS = ("canvas", "moodle", "gradescope")
 CANVAS_IDENTITY = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
 MOODLE_IDENTITY = ["Username", "Email address"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportError(RuntimeError):
@@ -42,6 +48,16 @@ class Exported:
     written: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # students with nothing to export (gradescope)
     differs: list[str] = field(default_factory=list)  # gradebook differs from results.json (gradescope)
+
+
+def neutralise(cell: str) -> str:
+    """A text cell a spreadsheet will not run: OWASP's CSV-injection rule, a leading single quote
+    before a cell that starts like a formula."""
+    return "'" + cell if cell.startswith(FORMULA_START) else cell
+
+
+def _text(cells: list[str]) -> list[str]:
+    return [neutralise(cell) for cell in cells]
 
 
 def _num(value: float) -> str:
@@ -57,17 +73,17 @@ def _grades(record: report.ClassRecord, student: report.StudentRecord) -> list[s
 
 
 def canvas_rows(record: report.ClassRecord) -> list[list[str]]:
-    rows = [CANVAS_IDENTITY + grade_columns(record)]
+    rows = [_text(CANVAS_IDENTITY + grade_columns(record))]
     for s in record.students:
         name = ", ".join(p for p in (s.last_name, s.first_name) if p) or s.student
-        rows.append([name, s.lms_user_id or "", "", s.student, ""] + _grades(record, s))
+        rows.append(_text([name, s.lms_user_id or "", "", s.student, ""]) + _grades(record, s))
     return rows
 
 
 def moodle_rows(record: report.ClassRecord) -> list[list[str]]:
-    rows = [MOODLE_IDENTITY + grade_columns(record)]
+    rows = [_text(MOODLE_IDENTITY + grade_columns(record))]
     for s in record.students:
-        rows.append([s.student, s.email or ""] + _grades(record, s))
+        rows.append(_text([s.student, s.email or ""]) + _grades(record, s))
     return rows
 
 

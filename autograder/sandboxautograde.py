@@ -6,14 +6,29 @@ test cells from the gradebook, saves the scores and builds feedback; this step o
 what the cells show. Each test cell gets one line per check and, as its result, the item's
 score (nbgrader's partial credit); each other code cell gets what it printed in the sandbox.
 The engine's Gradescope-style results are written next to the autograded notebook.
+
+This module also holds what both doors (`nbgrader autograde` with this course's config, and
+`autograder autograde`) need to keep nbgrader from reading outside a submission folder as root:
+`guard_nbgrader()` (called from nbgrader_config.py and by autograde.main) and the checks it
+uses, and the feedback exporter that cleans the HTML of markdown cells.
 """
 
 from __future__ import annotations
 
+import contextvars
+import errno
 import json
+import os
+import re
+import stat
+import unicodedata
+from functools import wraps
 from typing import Any, ClassVar
 
+import bleach
 import nbformat
+from jinja2 import pass_context
+from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer
 
@@ -71,3 +86,312 @@ class SandboxAutograde(NbGraderPreprocessor):
             where = f" at line {error['line']}: {error['code']}" if error.get("code") else ""
             text += f"\n[grader] this cell stopped with {error['type']}{where}\n  {error['message']}\n"
         return [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
+
+
+# --- What of a submission folder may be read ------------------------------------------------
+#
+# Grading runs as root, and a submission folder is written by whoever sent it (an unpacked
+# archive can hold links, FIFOs and device files). Only regular files inside it are read, and a
+# path is examined with lstat before anything opens it, so that nothing follows a link out of
+# the folder and nothing blocks on a FIFO or reads a device forever.
+
+MAX_FILE_BYTES = 50 * 1024 * 1024   # a notebook, or a file beside it, larger than this is not read
+TIMESTAMP_MAX_BYTES = 4096          # nbgrader's timestamp.txt holds one line
+GLOB_CHARACTERS = "*?["             # what makes glob.glob, and so nbgrader, treat a name as a pattern
+NOT_UTF8 = "its name is not valid UTF-8 (nbgrader and the gradebook need text ids)"
+
+
+class Refused(ValueError):
+    """A file that is not read; the message says why (it completes "the file ...")."""
+
+
+def file_kind(mode: int) -> str:
+    for test, what in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
+        if test(mode):
+            return what
+    return "a special file"
+
+
+def _mode_problem(st: os.stat_result, limit: int) -> str | None:
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link (links are never followed)"
+    if not stat.S_ISREG(st.st_mode):
+        return f"is {file_kind(st.st_mode)}, not a regular file"
+    if st.st_size > limit:
+        return f"is {st.st_size / 2**20:.1f} MB, over the {limit / 2**20:g} MB limit"
+    return None
+
+
+def file_problem(path: str | bytes | os.PathLike, limit: int = MAX_FILE_BYTES) -> str | None:
+    """Why the file at `path` must not be read, judged without following or opening it; None
+    for a regular file within `limit`."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "is missing"
+    except OSError as exc:
+        return f"cannot be examined ({exc.strerror})"
+    return _mode_problem(st, limit)
+
+
+def read_regular(path: str | bytes | os.PathLike, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file, or Refused: never follows a link in the last component
+    (O_NOFOLLOW), never opens a device or blocks on a FIFO (lstat first, then O_NONBLOCK and
+    fstat on what was opened), never reads more than `limit` bytes."""
+    problem = file_problem(path, limit)
+    if problem:
+        raise Refused(problem)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise Refused("is a symbolic link (links are never followed)") from None
+        raise
+    try:
+        problem = _mode_problem(os.fstat(fd), limit)
+        if problem:
+            raise Refused(problem)
+        chunks, total = [], 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - total)):
+            total += len(chunk)
+            if total > limit:
+                raise Refused(f"is over the {limit / 2**20:g} MB limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _as_text(name: str | bytes) -> str | None:
+    """The name as text, or None when it is not valid UTF-8 (os gives such names to str as
+    lone surrogates)."""
+    try:
+        return name.decode("utf-8") if isinstance(name, bytes) else name.encode("utf-8").decode("utf-8")
+    except UnicodeError:
+        return None
+
+
+def student_id_problem(name: str | bytes) -> str | None:
+    """Why a student folder's name cannot be a student id for nbgrader; None when it can."""
+    text = _as_text(name)
+    if text is None:
+        return NOT_UTF8
+    if any(c in text for c in GLOB_CHARACTERS):
+        return ("its name has a glob character (* ? [): nbgrader matches student ids as globs, so grading "
+                "it would grade other students' folders under its name")
+    if any(unicodedata.category(c) == "Cc" for c in text):
+        return "its name has a control character (tab, newline, ...)"
+    if text != text.strip():
+        return ("its name begins or ends with white space, which nbgrader strips from a student id (it "
+                "would grade another student's folder)")
+    return None
+
+
+def display_name(name: str | bytes | os.PathLike) -> str:
+    """A name or path as it can be printed: bytes that are not UTF-8 as \\xNN, and quoted with
+    escapes when it has white space at an end or characters that are not printable."""
+    name = os.fspath(name)
+    raw = name if isinstance(name, bytes) else name.encode("utf-8", "surrogateescape")
+    text = raw.decode("utf-8", "backslashreplace")
+    if text != text.strip() or not text.isprintable():
+        return repr(text)
+    return text
+
+
+# --- Hooks into nbgrader ---------------------------------------------------------------------
+#
+# nbgrader reads a submission folder in three places, all as the grading user (root here):
+#   1. BaseConverter.init_notebooks globs <step>/<student>/<assignment>/<notebook>.ipynb and
+#      later opens each match (a glob follows symlinked folders and matches links, folders and
+#      FIFOs by name);
+#   2. BaseConverter.init_assignment copies every other file of the folder, found by
+#      nbgrader.utils.find_all_files (os.walk) and copied with shutil.copy, which follows links
+#      and reads FIFOs and devices: Autograde copies submitted/ into autograded/, and
+#      GenerateFeedback copies autograded/ into feedback/;
+#   3. CourseDirectory.get_existing_timestamp opens the folder's timestamp.txt and reads it all.
+# guard_nbgrader() wraps exactly these for the Autograde and GenerateFeedback converters:
+# init_notebooks drops folders and notebooks that fail the checks above (logged as errors, and
+# the run ends with nbgrader's own failure, as for a submission it could not process);
+# init_assignment runs with a filter on the find_all_files that base.py imported, so only
+# regular files within the size limit are copied (each one left out is logged); a
+# timestamp.txt that is not a small regular file is ignored with a warning, as nbgrader does an
+# empty one. Other converters (generate_assignment from the instructor's source/, ...) are
+# untouched.
+
+_copying_for = contextvars.ContextVar("nb10_copying_for", default=None)
+
+
+def _regular_files_only(find_all_files):
+    @wraps(find_all_files)
+    def find_regular_files(path, exclude=None):
+        log = _copying_for.get()
+        if log is None:  # not a submission folder being copied
+            return find_all_files(path, exclude)
+        if os.path.islink(path):
+            log.warning("Not copying anything from %s: it is a symbolic link (links are never followed)",
+                        display_name(path))
+            return []
+        kept = []
+        for filename in find_all_files(path, exclude):
+            problem = file_problem(filename)
+            if problem:
+                log.warning("Not copying %s: it %s", display_name(filename), problem)
+            else:
+                kept.append(filename)
+        return kept
+
+    find_regular_files._nb10_guard = True
+    return find_regular_files
+
+
+def _copying_regular_files_only(init_assignment):
+    @wraps(init_assignment)
+    def init_assignment_guarded(self, assignment_id, student_id):
+        token = _copying_for.set(self.log)
+        try:
+            return init_assignment(self, assignment_id, student_id)
+        finally:
+            _copying_for.reset(token)
+
+    return init_assignment_guarded
+
+
+def _linked_folder(root: str, folder: str, step: str) -> str | None:
+    """The first folder below the course's step folder (submitted/, autograded/) on the way to
+    `folder` that is a symbolic link, as a reason; None when there is none."""
+    rel = os.path.relpath(folder, root)
+    if rel.startswith(os.pardir):
+        return None
+    path = root
+    for part in rel.split(os.sep):
+        path = os.path.join(path, part)
+        if part not in (step, os.curdir) and os.path.islink(path):
+            return f"{display_name(path)} is a symbolic link (links are never followed)"
+    return None
+
+
+def _refusing_unsafe_folders(init_notebooks):
+    @wraps(init_notebooks)
+    def init_notebooks_guarded(self):
+        from nbgrader.converters.base import NbGraderException
+
+        init_notebooks(self)
+        self._nb10_refused = refused = []
+        regexp = self._format_source("(?P<assignment_id>.*)", "(?P<student_id>.*)", escape=True)
+        step = os.path.normpath(self._input_directory)
+        for folder in sorted(self.assignments):
+            match = re.match(regexp, folder)
+            problem = student_id_problem(match.group("student_id")) if match else None
+            problem = problem or _linked_folder(self.coursedir.root, folder, step)
+            if problem is None:
+                kept = []
+                for notebook in self.assignments[folder]:
+                    why = file_problem(notebook)
+                    if why:
+                        self.log.warning("Not processing %s: it %s", display_name(notebook), why)
+                    else:
+                        kept.append(notebook)
+                if not kept:
+                    problem = "no notebook in it can be read safely: " + "; ".join(
+                        f"{os.path.basename(n)} {file_problem(n)}" for n in self.assignments[folder])
+                self.assignments[folder] = kept
+            if problem:
+                del self.assignments[folder]
+                refused.append((folder, problem))
+                self.log.error("Not processing %s: %s", display_name(folder), problem)
+        if not self.assignments and refused:
+            raise NbGraderException("No submission could be processed safely (see the errors above).")
+
+    return init_notebooks_guarded
+
+
+def _failing_when_refused(convert_notebooks):
+    @wraps(convert_notebooks)
+    def convert_notebooks_guarded(self):
+        from nbgrader.converters.base import NbGraderException
+
+        convert_notebooks(self)
+        refused = getattr(self, "_nb10_refused", [])
+        if refused:
+            for folder, problem in refused:
+                self.log.error("Not processed: %s: %s", display_name(folder), problem)
+            raise NbGraderException(f"{len(refused)} submission folder(s) were not processed: nothing in them "
+                                    "can be read safely (see above); the others were.")
+
+    return convert_notebooks_guarded
+
+
+def _checked_timestamp(get_existing_timestamp):
+    @wraps(get_existing_timestamp)
+    def get_existing_timestamp_guarded(self, dest_path):
+        path = os.path.join(dest_path, "timestamp.txt")
+        if os.path.lexists(path):
+            problem = file_problem(path, TIMESTAMP_MAX_BYTES)
+            if problem:
+                self.log.warning("Ignoring %s: it %s", display_name(path), problem)
+                return None
+        return get_existing_timestamp(self, dest_path)
+
+    return get_existing_timestamp_guarded
+
+
+def guard_nbgrader() -> None:
+    """Install the hooks described above into nbgrader (once per process; idempotent)."""
+    from nbgrader.converters import Autograde, GenerateFeedback
+    from nbgrader.converters import base
+    from nbgrader.coursedir import CourseDirectory
+
+    if getattr(base.find_all_files, "_nb10_guard", False):
+        return
+    for converter in (Autograde, GenerateFeedback):
+        converter.init_notebooks = _refusing_unsafe_folders(converter.init_notebooks)
+        converter.init_assignment = _copying_regular_files_only(converter.init_assignment)
+        converter.convert_notebooks = _failing_when_refused(converter.convert_notebooks)
+    CourseDirectory.get_existing_timestamp = _checked_timestamp(CourseDirectory.get_existing_timestamp)
+    base.find_all_files = _regular_files_only(base.find_all_files)
+
+
+# --- Feedback HTML ---------------------------------------------------------------------------
+#
+# nbconvert's HTMLExporter.sanitize_html does not reach markdown cells in nbgrader 0.9.6's
+# feedback: its template (formgrader/templates/feedback/index.html.j2) renders them with
+# `markdown2html` and no `clean_html`, so a student's <script> survives. This exporter cleans
+# what markdown2html returns instead, with an allow-list that keeps what markdown produces
+# (headings, emphasis, lists, tables, code, links, images); anything else is shown escaped, and
+# attributes such as onerror and URLs such as javascript: are dropped.
+
+MARKDOWN_TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "details", "div", "dl", "dt", "em", "h1", "h2",
+    "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span", "strong", "sub",
+    "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"})
+MARKDOWN_PROTOCOLS = frozenset({"http", "https", "mailto", "data"})  # data: for images only, see below
+_COMMON_ATTRIBUTES = ("class", "id", "title")
+_TAG_ATTRIBUTES = {"a": ("href", "name"), "img": ("src", "alt", "width", "height"), "ol": ("start",),
+                   "td": ("align", "colspan", "rowspan"), "th": ("align", "colspan", "rowspan")}
+
+
+def _allowed_attribute(tag: str, name: str, value: str) -> bool:
+    if name in _COMMON_ATTRIBUTES:
+        return True
+    if name not in _TAG_ATTRIBUTES.get(tag, ()):
+        return False
+    # a data: URL is an embedded image (nbconvert inlines attachments so); never a link target
+    return not (tag == "a" and name == "href" and value.strip().lower().startswith("data:"))
+
+
+def clean_markdown_html(html: str) -> str:
+    """Rendered markdown with everything that could run script removed or escaped."""
+    return bleach.clean(html, tags=MARKDOWN_TAGS, attributes=_allowed_attribute, protocols=MARKDOWN_PROTOCOLS,
+                        strip=False, strip_comments=True)
+
+
+class SanitizingHTMLExporter(HTMLExporter):
+    """nbgrader's feedback exporter (HTMLExporter with its 'feedback' template), except that the
+    HTML of every markdown cell (and of a grader's comment) passes through clean_markdown_html.
+    Configured as c.GenerateFeedback.exporter_class in nbgrader_config.py."""
+
+    @pass_context
+    def markdown2html(self, context, source):
+        return clean_markdown_html(super().markdown2html(context, source))
