@@ -60,6 +60,9 @@ def scan_cell(cell_source: str) -> list[tuple[str, int]]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr") \
                 and len(node.args) > 1 and not isinstance(node.args[1], ast.Constant):
             found.append((f"{node.func.id} with a computed name", line))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" \
+                and len(node.args) == 3:
+            found.append(("type(name, bases, namespace): a class made at run time", line))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
             text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
             found += [(f"the text {needle!r}", line) for needle in TEXT if needle in text]

@@ -892,9 +892,10 @@ CASES = [
     # 4. layers that exist but are never called
     Case("hostile", "hostile_scaffold_layers_never_called_score_zero_for_blocks",
          (Replace("residual_block", UNUSED_LAYERS_BLOCK),),
-         expect=NO_BLOCKS, review=True,
+         expect=NO_BLOCKS,
          why="a block with 1-channel conv1/bn1/conv2/bn2 that forward never calls, returning a strided "
-             "channel average of x repeated to out_channels"),
+             "channel average of x repeated to out_channels (a wrong block, not an attack on the grader: it "
+             "earns nothing, as the layers' behaviour is checked, and is not flagged)"),
 
     # 5. hidden configurations in the feedback (tests/test_integrity_leaks.py looks for them)
     Case("hostile", "hostile_exception_type_names_spell_hidden_cases_score_visible_parts",
@@ -911,17 +912,19 @@ CASES = [
     Case("hostile", "hostile_block_records_hidden_cases_and_prints_them_score_full",
          (Replace("residual_block", RECORDING_BLOCK),
           InsertAfter("test_residual_block_shapes", PRINT_RECORDED), InsertAfter(None, PRINT_RECORDED)),
-         review=True,
          why="a correct block that records every configuration and input shape it is given, and cells after "
-             "the checks that print the record"),
+             "the checks that print the record: the hidden cases run after the last cell, so there is nothing "
+             "hidden to print (nothing an attack needs either, so no flag)"),
 
     # 6. a fake sandbox failure
     Case("hostile", "hostile_spoofed_sandbox_setup_failure_score_full",
          (InsertAfter(None, SPOOF_SETUP_FAILURE),),
+         expect={"residual_block_shapes": 2.0},
          review=True,
          why="a correct notebook ending in the zygote's 'the sandbox could not be built' on stderr and its "
-             "exit status 70: on the warm path the engine grades it again in a fresh cold sandbox, "
-             "unflagged"),
+             "exit status 70: was graded again in a fresh cold sandbox, unflagged; now evidence had already "
+             "come, so it is graded on what it did (its process ended before the hidden cases, which run "
+             "after the last cell) and flagged"),
     Case("hostile", "hostile_spoofed_setup_failure_then_proc_self_mem_forgery_score_blank_release",
          (*BLANK_RELEASE, InsertAfter("setup", f"# {MARK}\n" + SPOOF_THEN_PROC_MEM)),
          expect=BLANK_RELEASE_EARNS, review=True,
