@@ -12,7 +12,7 @@
 #     --platform any -d .whl asttokens executing fastjsonschema fire ipython ipython-pygments-lexers jedi \
 #     jsonschema jsonschema-specifications jupyter-core matplotlib-inline medmnist==3.0.2 nbformat parso \
 #     pexpect platformdirs prompt-toolkit ptyprocess pure-eval referencing rpds-py stack-data termcolor \
-#     traitlets wcwidth
+#     traitlets wcwidth pyseccomp
 #   (cd .whl && apt-get download bubblewrap libcap2 libselinux1 libpcre2-8-0)
 # Then it says what the
 # machine has, checks that CUDA works inside the same sandbox submissions run in, and runs
