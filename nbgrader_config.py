@@ -22,7 +22,7 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import AssignLatePenalties, IgnorePattern, LimitOutput, SaveAutoGrades
 
 from autograder.inlineblanks import InlineBlanks
-from autograder.sandboxautograde import SandboxAutograde, SanitizingHTMLExporter, guard_nbgrader
+from autograder.sandboxautograde import FlagForReview, SandboxAutograde, SanitizingHTMLExporter, guard_nbgrader
 from autograder.stripblankmarkers import StripBlankMarkers
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -69,6 +69,7 @@ c.Autograde.autograde_preprocessors = [
     ClearMetadataPreprocessor,
     LimitOutput,
     SaveAutoGrades,
+    FlagForReview,  # a submission the autograder marked for review: flagged in the gradebook, with the reasons
     AssignLatePenalties,
     CheckCellMetadata,
 ]

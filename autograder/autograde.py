@@ -268,6 +268,7 @@ def _record_directly(course: Course, db_url: str, assignment: str, result: engin
             for grade in notebook.grades:
                 if grade.cell_type == "code":
                     grade.auto_score = by_cell.get(grade.name, 0.0)
+            notebook.flagged = True  # recorded without nbgrader: always for a person to look at
         gb.db.commit()
     course.autograded(result.key, assignment).mkdir(parents=True, exist_ok=True)
     results.write_gradescope(result, course.results(result.key, assignment))

@@ -65,6 +65,7 @@ class SandboxAutograde(NbGraderPreprocessor):
         name = resources.get("unique_key", "notebook")
         resources.setdefault("outputs", {})[f"{name}.results.json"] = (
             json.dumps(results.gradescope(result), indent=2) + "\n").encode()
+        resources.setdefault("nbgrader", {})["nb10_review"] = list(result.review)
         return nb, resources
 
     @staticmethod
@@ -73,6 +74,8 @@ class SandboxAutograde(NbGraderPreprocessor):
         item = results.item_of_cell(grade_id)
         if item is not None:
             text, score, _ = results.cell_report(result, item)
+            if result.review and item == next(iter(results.ITEM_CELLS)):
+                text = "Marked for review by the autograder:\n" + "".join(f"  - {r}\n" for r in result.review) + text
             return [nbformat.v4.new_output("stream", name="stdout", text=text),
                     nbformat.v4.new_output("execute_result", data={"text/plain": f"{score:g}"}, execution_count=None)]
         ran = result.cells.get(index)
@@ -86,6 +89,46 @@ class SandboxAutograde(NbGraderPreprocessor):
             where = f" at line {error['line']}: {error['code']}" if error.get("code") else ""
             text += f"\n[grader] this cell stopped with {error['type']}{where}\n  {error['message']}\n"
         return [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
+
+
+REVIEW_COMMENT = "Marked for review by the autograder"
+
+
+class FlagForReview(NbGraderPreprocessor):
+    """After nbgrader has saved the scores: a submission the autograder marked for review is
+    flagged in the gradebook (formgrader shows the flag) and its reasons become the automatic
+    comment of its first exercise cell. Registered after SaveAutoGrades in nbgrader_config.py."""
+
+    def preprocess(self, nb: Any, resources: Any) -> tuple[Any, Any]:
+        info = resources.get("nbgrader", {})
+        reasons = info.get("nb10_review")
+        if reasons is None or "db_url" not in info:
+            return nb, resources
+        mark_for_review(info["db_url"], info["assignment"], info["notebook"], info["student"], reasons, nb)
+        return nb, resources
+
+
+def mark_for_review(db_url: str, assignment: str, notebook: str, student: str, reasons: list[str],
+                    nb: Any = None) -> None:
+    """Set (or clear) the gradebook's flag and the review comment for one submitted notebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url) as gb:
+        try:
+            submitted = gb.find_submission_notebook(notebook, assignment, student)
+        except MissingEntry:
+            return
+        submitted.flagged = bool(reasons)
+        solution_ids = [c.metadata["nbgrader"]["grade_id"] for c in (nb.cells if nb is not None else [])
+                        if c.metadata.get("nbgrader", {}).get("solution")]
+        comments = [c for c in submitted.comments if not solution_ids or c.name in solution_ids]
+        comments.sort(key=lambda c: solution_ids.index(c.name) if c.name in solution_ids else 0)
+        if comments:
+            first = comments[0]
+            text = f"{REVIEW_COMMENT}: " + "; ".join(reasons) if reasons else None
+            if reasons or (first.auto_comment or "").startswith(REVIEW_COMMENT):
+                first.auto_comment = text
+        gb.db.commit()
 
 
 # --- What of a submission folder may be read ------------------------------------------------

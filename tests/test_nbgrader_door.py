@@ -13,6 +13,7 @@ STUDENTS = {
     "ada": "correct/correct_solution_as_released_success_score_full.ipynb",
     "ben": "bugs/bug_no_padding_score_partial.ipynb",
     "cy": "hostile/hostile_zeros_of_the_right_shape_score_zero_for_blocks.ipynb",
+    "dan": "hostile/hostile_exec_compiled_frame_walk_patches_probes_score_blank_release.ipynb",
 }
 
 
@@ -69,3 +70,19 @@ def test_feedback_and_export_work_as_usual_and_show_no_grader_code(autograded_co
     assignment._require(assignment.nbgrader("export", course=autograded_course), "export")
     csv = (autograded_course.root / "grades.csv").read_text()
     assert "ben" in csv and ",6.0," in csv
+
+
+@pytest.mark.slow
+def test_a_submission_marked_for_review_is_flagged_in_the_gradebook_with_the_reasons(autograded_course):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{autograded_course.gradebook}") as gb:
+        flags = {s: gb.find_submission_notebook("notebook10", "notebook10", s).flagged for s in STUDENTS}
+        comments = [c.auto_comment or "" for c in gb.find_submission_notebook("notebook10", "notebook10", "dan").comments]
+    assert flags == {s: EXPECTED[c]["review"] for s, c in STUDENTS.items()}
+    assert any(c.startswith("Marked for review by the autograder: ") and "frame" in c for c in comments), comments
+    import nbformat
+
+    nb = nbformat.read(autograded_course.autograded("dan") / NOTEBOOK, as_version=4)
+    shown = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "Marked for review by the autograder:" in shown
