@@ -247,7 +247,24 @@ def layout(limits: Limits, data_steps: list[list]) -> list[list]:
                 steps.append(["dir", str(parent), "0755"])
         steps.append(["ro-bind", prefix, prefix])
     steps += [["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps, *_gpu_steps()]
+    steps += _masks([step[2] for step in steps if step[0] == "ro-bind"])
     return steps
+
+
+def grader_package_dir() -> Path:
+    return Path(__file__).resolve().parent
+
+
+def _masks(mounted: list[str]) -> list[list]:
+    """An empty folder over this package where a mounted folder holds it: a non-editable install
+    (a Dask worker's `pip install .`) puts the graders and the reference code in the venv's
+    site-packages, which the sandbox shows. The sandbox needs none of it (its modules are the
+    bundle's)."""
+    package = grader_package_dir()
+    for root in mounted:
+        if root != BUNDLE_MOUNT and (str(package) + os.sep).startswith(root.rstrip(os.sep) + os.sep):
+            return [["tmpfs", str(package), 4096, "0755"]]
+    return []
 
 
 def _bwrap_args(steps: list[list]) -> list[str]:

@@ -90,7 +90,8 @@ def build_root(layout: list[list], root: str) -> None:
         elif op == "dir":
             _mkdirs(root + args[0], int(args[1], 8))
         elif op == "tmpfs":
-            _mkdirs(root + args[0])
+            if not os.path.isdir(root + args[0]):  # over an existing folder (a read-only one) as it is
+                _mkdirs(root + args[0])
             _mount("tmpfs", root + args[0], "tmpfs", MS_NOSUID | MS_NODEV, f"size={args[1]},mode={args[2]}")
         elif op == "proc":
             _mkdirs(root + args[0])

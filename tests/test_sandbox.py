@@ -191,3 +191,40 @@ def test_a_warm_sandbox_that_fails_mid_request_is_dropped_and_the_submission_run
         pool.close()
         if sock is not None:
             sock.close()
+
+
+def test_an_installed_copy_of_the_grader_in_the_venv_is_hidden_from_the_submission(tmp_path, monkeypatch):
+    """A Dask worker installs this package into its venv (`pip install .`), which the sandbox shows:
+    the graders and the reference code would be readable there. The sandbox masks the package."""
+    import sysconfig
+    from pathlib import Path
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    fake = site / "nb10_masking_test_package"
+    fake.mkdir(exist_ok=True)
+    (fake / "reference.py").write_text("SECRET = 'the reference answers'\n")
+    try:
+        monkeypatch.setattr(sandbox, "grader_package_dir", lambda: fake)
+        assert ["tmpfs", str(fake), 4096, "0755"] in sandbox.layout(FAST, [])
+        raw, world = run_cells(f"import os\nprint(sorted(os.listdir({str(fake)!r})))\n"
+                               f"print(open({str(site / 'nb10_masking_test_package' / 'reference.py')!r}).read())")
+        assert output(world, 0).startswith("[]"), output(world, 0)
+        assert "the reference answers" not in output(world, 0)
+    finally:
+        (fake / "reference.py").unlink()
+        fake.rmdir()
+
+
+def test_the_process_is_hardened_against_its_own_notebook():
+    """Non-dumpable (its memory is not open to it through /proc) and under the seccomp filter: no
+    new user namespace, no ptrace."""
+    raw, world = run_cells(
+        "try:\n    open('/proc/self/mem', 'rb')\n    print('mem opened')\nexcept OSError as e:\n    print('mem refused', e.errno)\n",
+        "import subprocess\nr = subprocess.run(['unshare', '-Ur', 'true'], capture_output=True, text=True)\n"
+        "print('unshare exit', r.returncode, r.stderr.strip()[-80:])\n",
+        "import subprocess\nr = subprocess.run(['python3', '-c', 'import os; print(os.getpid())'], capture_output=True, text=True)\n"
+        "print('a child process still runs', r.returncode)\n")
+    assert "mem refused 13" in output(world, 0), output(world, 0)
+    assert "unshare exit 1" in output(world, 1) and "Operation not permitted" in output(world, 1), output(world, 1)
+    assert "a child process still runs 0" in output(world, 2), output(world, 2)
+    assert not any("hardening" in n for n in world.notes), world.notes

@@ -35,3 +35,25 @@ def test_each_submission_scores_as_expected_item_by_item(graded, name):
     assert got == pytest.approx(want, abs=1e-6), f"{EXPECTED[name]['why']}\n{messages}"
     assert bool(result.problem) == EXPECTED[name]["review"], \
         f"{EXPECTED[name]['why']}: review expected {EXPECTED[name]['review']}, reasons {result.review}"
+
+
+def _integrity_cases() -> list[str]:
+    from tests.submissions.cases_integrity import CASES as INTEGRITY
+
+    return [f"{c.group}/{c.name}.ipynb" for c in INTEGRITY]
+
+
+@pytest.fixture(scope="session")
+def graded_cold():
+    notebooks = {name: (CASES / name).read_bytes() for name in _integrity_cases()}
+    return engine.grade(notebooks, limits=TEST_LIMITS, warm=False, workers=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _integrity_cases())
+def test_each_integrity_attack_scores_as_expected_in_a_fresh_bubblewrap_sandbox_too(graded_cold, name):
+    """The other door: the attacks of issue 10, each in its own fresh bubblewrap sandbox."""
+    result = graded_cold[name]
+    got = {item: score for item, (score, _) in result.item_scores().items()}
+    assert got == pytest.approx(EXPECTED[name]["expect"], abs=1e-6), f"{EXPECTED[name]['why']}\n{result.review}"
+    assert bool(result.problem) == EXPECTED[name]["review"], result.review
