@@ -63,7 +63,7 @@ _current_frames, _getframe = sys._current_frames, sys._getframe
 _get_ident, _start_thread, _allocate_lock, _thread_count = (_thread.get_ident, _thread.start_new_thread,
                                                              _thread.allocate_lock, _thread._count)
 _monotonic, _sleep = time.monotonic, time.sleep
-_os_write, _kill, _waitpid, _WNOHANG = os.write, os.kill, os.waitpid, os.WNOHANG
+_os_write, _kill, _waitpid, _WNOHANG, _getpid = os.write, os.kill, os.waitpid, os.WNOHANG, os.getpid
 _SIGKILL = 9
 _hmac_digest = _hashlib.hmac_digest
 _gc_enable, _gc_disable, _gc_isenabled = gc.enable, gc.disable, gc.isenabled
@@ -423,6 +423,30 @@ def _empty(folder, depth=0):
             pass
 
 
+def _others_alive():
+    """Whether any process but this one and the namespace's init is alive (zombies not counted)."""
+    me = str(_getpid())
+    for name in _listdir("/proc"):
+        if name.isdigit() and name != "1" and name != me:
+            try:
+                with _open(f"/proc/{name}/stat", "rb") as f:
+                    state = f.read().rsplit(b")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            if state != b"Z":
+                return True
+    return False
+
+
+def _reap():
+    while True:  # what were this process's children
+        try:
+            if _waitpid(-1, _WNOHANG)[0] == 0:
+                return
+        except ChildProcessError:
+            return
+
+
 def _quiet_the_sandbox(others, scratch=False):
     """Wait for the other world's process (a child of this one) to end, then kill every other
     process in the sandbox's PID namespace (what the notebook left running: daemons, a fork bomb)
@@ -436,22 +460,19 @@ def _quiet_the_sandbox(others, scratch=False):
                     break
             except ChildProcessError:
                 break
-    if scratch:
-        for folder in SCRATCH_FOLDERS:
-            _empty(folder)
-            _sleep(0.01)
-    for _ in range(3):  # a fork bomb's last forks may land after the first sweep
+            _sleep(0.002)
+    for _ in range(5):  # a fork bomb's last forks may land after a sweep
+        if not _others_alive():
+            break
         try:
             _kill(-1, _SIGKILL)
         except OSError:
             pass
-        _sleep(0.05)
-        while True:  # reap what were this process's children
-            try:
-                if _waitpid(-1, _WNOHANG)[0] == 0:
-                    break
-            except ChildProcessError:
-                break
+        _sleep(0.01)
+        _reap()
+    if scratch:
+        for folder in SCRATCH_FOLDERS:
+            _empty(folder)
 
 
 def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, notes, others=()):
