@@ -78,6 +78,7 @@ CellTimeout = student_side.CellTimeout
 JOB_RUN_CELL, JOB_BUILD, JOB_SET_MODE, JOB_FORWARD = (student_side.run_cell, student_side.build,
                                                      student_side.set_mode, student_side.forward)
 JOB_ENTER_COUNTERFACTUAL, JOB_QUIETLY = student_side.enter_counterfactual, student_side.quietly
+_deadline = student_side.DEADLINE
 MAIN_THREAD = _get_ident()
 ABANDON_LIMIT = 3  # notebook threads left stuck in a cell before the world gives up
 GRACE_SECONDS = 2.0  # after a cell's time is up, how long an interrupted cell has to stop
@@ -254,7 +255,7 @@ def install_guard(trusted_roots, pass_through_codes, ctypes_dir, alerts):
 
 # ---- the notebook's thread ----------------------------------------------------------------------------
 
-def make_threads(alerts, keep, unstick=None):
+def make_threads(alerts, keep, unstick=None, trusted=lambda name: True):
     """The notebook thread and the hand-off to it. `call(function, args, seconds)` runs a job
     there and returns its outcome, ("ok", value) or ("raised", facts); on a hand-off that is
     not what the grader set up, ("raised", facts) with the reason, and the thread is replaced."""
@@ -348,6 +349,7 @@ def make_threads(alerts, keep, unstick=None):
         job = (function, args)
         keep.append(job)
         thread["box"][0] = job
+        _deadline[0] = _monotonic() + seconds
         if state["student_gc"]:
             _gc_enable()
         thread["go"].release()
@@ -379,10 +381,21 @@ def make_threads(alerts, keep, unstick=None):
         return outcome
 
     def notebook_threads():
-        """Threads the notebook started that are still alive (ours: the current and abandoned ones)."""
-        frames = _current_frames()
-        idents = ([state["thread"]["ident"]] if state["thread"] else []) + state["abandoned"]
-        return _thread_count() - sum(1 for ident in idents if ident in frames)
+        """Threads running the notebook's own code now, other than the notebook thread (and the
+        ones left behind in stuck cells): a library's helper thread (tqdm's monitor, a
+        DataLoader's) does not count."""
+        ours = ([state["thread"]["ident"]] if state["thread"] else []) + state["abandoned"] + [MAIN_THREAD]
+        count = 0
+        for ident, frame in _current_frames().items():
+            if ident in ours:
+                continue
+            depth = 0
+            while frame is not None and depth < 200:
+                if not trusted(frame.f_code.co_filename):
+                    count += 1
+                    break
+                frame, depth = frame.f_back, depth + 1
+        return count
 
     start()
     return call, notebook_threads, state
@@ -424,18 +437,11 @@ def _empty(folder, depth=0):
 
 
 def _others_alive():
-    """Whether any process but this one and the namespace's init is alive (zombies not counted)."""
+    """Whether any process but this one and the namespace's init is in the PID namespace (after
+    reaping this process's own dead children)."""
+    _reap()
     me = str(_getpid())
-    for name in _listdir("/proc"):
-        if name.isdigit() and name != "1" and name != me:
-            try:
-                with _open(f"/proc/{name}/stat", "rb") as f:
-                    state = f.read().rsplit(b")", 1)[1].split()[0]
-            except (OSError, IndexError):
-                continue
-            if state != b"Z":
-                return True
-    return False
+    return any(name.isdigit() and name != "1" and name != me for name in _listdir("/proc"))
 
 
 def _reap():
@@ -492,7 +498,9 @@ def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, n
     hide_modules()
     install_guard(*guard_args, alerts)
     unstick = (lambda: _quiet_the_sandbox(others)) if world == "real" and plan.get("pid_namespace") else None
-    call, notebook_threads, threads = make_threads(alerts, keep, unstick)
+    roots = guard_args[0]
+    call, notebook_threads, threads = make_threads(
+        alerts, keep, unstick, lambda name: type(name) is str and any(name.startswith(r) for r in roots))
     _gc_disable()
     if world == "real":
         mode = "real"

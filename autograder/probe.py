@@ -279,9 +279,33 @@ def _forward(ctx, block, inputs, train=False):
     return values, None
 
 
-def depends_on(ctx, block, parts, x):
+def depends_on(ctx, block, parts, x, params=None):
     """For each main-path layer: does the block's output (eval mode) change when that layer's
-    parameters and statistics change? A layer the forward never calls changes nothing."""
+    parameters and statistics change? A layer the forward never calls changes nothing. With
+    `params` (a correct block's seeded values), they are loaded first where their shapes fit, so
+    that a block initialised with bn2's weight at zero (a known trick) does not hide conv1 to
+    conv2; the block's own values are put back afterwards."""
+    restore = []
+    if params is not None:
+        for name in MAIN_PARTS:
+            module = parts[name]
+            if module is None:
+                continue
+            for key in ("weight", "bias", "running_mean", "running_var"):
+                t, value = own_tensor(module, key), params.get(f"{name}.{key}")
+                if exact_tensor(t) and value is not None and list(_size(t)) == list(_size(value)):
+                    with _DisableTorchFunction():
+                        restore.append((t, _clone(t)))
+                        _copy_(t, value)
+    try:
+        return _depends_on(ctx, block, parts, x)
+    finally:
+        with _DisableTorchFunction():
+            for t, value in restore:
+                _copy_(t, value)
+
+
+def _depends_on(ctx, block, parts, x):
     base, _ = _forward(ctx, block, (x,))
     if base is None or not exact_tensor(base[0]):
         return None
@@ -331,7 +355,7 @@ def probe_block_shapes(spec, pre, ctx, cls, blobs):
             return made
         result[key] = made
     result["shape"] = list(_size(y1))
-    result["depends"] = depends_on(ctx, block, parts, pre["small"])
+    result["depends"] = depends_on(ctx, block, parts, pre["small"], pre.get("params"))
     return result
 
 
@@ -365,7 +389,7 @@ def probe_block_numeric(spec, pre, ctx, cls, blobs):
         "modes": {},
     }
     if "small" in pre:
-        result["depends"] = depends_on(ctx, block, parts, pre["small"])
+        result["depends"] = depends_on(ctx, block, parts, pre["small"], pre["params"])
     for mode in spec["modes"]:
         params = pre["params"]
         result["load"] = load_block(parts, rest, params)
@@ -518,10 +542,11 @@ def make_probes(plan, world):
         for spec in cell["probes"]:
             op = spec["op"]
             if op == "block_shapes":
-                cin = spec["args"][0]
+                cin, cout, stride = spec["args"]
                 pre[spec["id"]] = {"x1": _make_input(spec["input"], spec["seed"]),
                                    "x2": _make_input(spec["input"], spec["seed"] + 1),
-                                   "small": _make_input([2, cin, 6, 5], spec["seed"] + 7)}
+                                   "small": _make_input([2, cin, 6, 5], spec["seed"] + 7),
+                                   "params": _make_block_params(cin, cout, stride, spec["seed"] + 8)}
             elif op == "block_numeric":
                 cin, cout, stride = spec["args"]
                 pre[spec["id"]] = {"params": _make_block_params(cin, cout, stride, spec["seed"], spec.get("silence")),
