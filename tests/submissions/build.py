@@ -17,13 +17,14 @@ import nbformat
 from autograder.blanks import strip_markers
 from autograder.course import COURSE, NOTEBOOK
 from tests.submissions.case import Case, Delete, InsertAfter, RawFile, Replace, Sub
+from tests.submissions.cases_accuracy import CASES as ACCURACY
 from tests.submissions.cases_bugs import CASES as BUGS
 from tests.submissions.cases_correct import CASES as CORRECT
 from tests.submissions.cases_hostile import CASES as HOSTILE
 from tests.submissions.cases_integrity import CASES as INTEGRITY
 
 HERE = Path(__file__).parent
-CASES: list[Case] = CORRECT + BUGS + HOSTILE + INTEGRITY
+CASES: list[Case] = CORRECT + BUGS + HOSTILE + INTEGRITY + ACCURACY
 
 
 def base_notebook() -> nbformat.NotebookNode:
