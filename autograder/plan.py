@@ -180,7 +180,10 @@ def build(nb: nbformat.NotebookNode, seed: int = DEFAULT_SEED, source: SourceOrd
         while pending and position[pending[0]] < before:
             item = pending.pop(0)
             module = modules[item]
-            cells.append({"kind": "probe", "item": item, "probes": module.probes(seed), "worlds": module.WORLDS})
+            specs = [dict(spec, worlds=spec.get("worlds", list(module.WORLDS))) for spec in module.probes(seed)]
+            worlds = [w for w in ("real", "counterfactual")
+                      if w in module.WORLDS or any(w in spec["worlds"] for spec in specs)]
+            cells.append({"kind": "probe", "item": item, "probes": specs, "worlds": worlds})
 
     for nb_index, cell in enumerate(nb.cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":

@@ -28,7 +28,7 @@ _ACTIVATIONS = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.ELU,
 _type_name = type.__dict__["__name__"].__get__
 _Size = torch.Size
 _make_input, _make_block_params, _make_resnet_params = seeded.make_input, seeded.make_block_params, seeded.make_resnet_params
-JOB_COMPOSE, JOB_RESNET, JOB_ZEROED = student_side.compose, student_side.resnet_outputs, student_side.forward
+JOB_COMPOSE, JOB_RESNET, JOB_OBSERVE = student_side.compose, student_side.resnet_outputs, student_side.observe
 _ERR = {"cell": None, "line": None, "code": None}
 
 # ---- the notebook's objects, read without running any of its code --------------------------------
@@ -46,13 +46,19 @@ def is_module(obj):
     return derives(obj, _Module)
 
 
+_dispatch_keys, _has_key, _PYTHON_KEY = torch._C._dispatch_keys, torch._C.DispatchKeySet.has, torch._C.DispatchKey.Python
+
+
 def exact_tensor(value):
-    return type(value) is _Tensor or type(value) is _Parameter
+    """A plain tensor: exactly torch.Tensor or nn.Parameter, with no Python dispatch (a wrapper
+    subclass whose __class__ was set to torch.Tensor still carries its Python dispatch key)."""
+    return (type(value) is _Tensor or type(value) is _Parameter) and not _has_key(_dispatch_keys(value), _PYTHON_KEY)
 
 
 def shape_of(value):
-    """A tensor's shape, a subclass's too, read with torch function handling off; None otherwise."""
-    if exact_tensor(value) or (value is not None and derives(value, _Tensor)):
+    """A tensor's shape, a subclass's too (read with torch function handling off), but not one with
+    Python dispatch (reading it would run the notebook's code here); None otherwise."""
+    if value is not None and derives(value, _Tensor) and not _has_key(_dispatch_keys(value), _PYTHON_KEY):
         with _DisableTorchFunction():
             return list(_size(value))
     return None
@@ -83,10 +89,10 @@ def state_shapes(module):
     out = {}
     for qualified, mod in walk(module):
         skip = field(_idict(mod), "_non_persistent_buffers_set")
-        skip = skip if type(skip) is set else set()
+        skip = [e for e in skip if type(e) is str] if type(skip) is set else []  # no element's __eq__ runs
         for kind in ("_parameters", "_buffers"):
             for name, t in tensors(mod, kind):
-                if kind == "_buffers" and name in skip:
+                if kind == "_buffers" and any(e == name for e in skip):
                     continue
                 key = f"{qualified}.{name}" if qualified else name
                 out[key] = list(_size(t)) if exact_tensor(t) else None
@@ -110,13 +116,29 @@ def describe(module):
         return {"type": "Conv2d", "in": field(d, "in_channels"), "out": field(d, "out_channels"),
                 "kernel": _ints(field(d, "kernel_size")), "stride": _ints(field(d, "stride")),
                 "padding": padding if type(padding) is str else _ints(padding),
+                "dilation": _ints(field(d, "dilation")), "groups": field(d, "groups"),
+                "padding_mode": field(d, "padding_mode"),
                 "bias": field(field(d, "_parameters"), "bias") is not None}
     if derives(module, _BatchNorm2d):
-        return {"type": "BatchNorm2d", "features": field(d, "num_features")}
+        return {"type": "BatchNorm2d", "features": field(d, "num_features"), "affine": field(d, "affine"),
+                "track_running_stats": field(d, "track_running_stats")}
     if derives(module, _Linear):
         return {"type": "Linear", "in": field(d, "in_features"), "out": field(d, "out_features"),
                 "bias": field(field(d, "_parameters"), "bias") is not None}
     return {"type": _type_name(type(module))}
+
+
+def the_layer(module, cls):
+    """The module if it is a `cls`; the one `cls` inside a Sequential that holds nothing else with
+    parameters (nn.Sequential(nn.Linear(512, 2)), with a Dropout, ...); else the module."""
+    if module is None or not is_module(module) or derives(module, cls):
+        return module
+    if _type_name(type(module)) != "Sequential":
+        return module
+    inner = [m for _, m in children(module)]
+    found = [m for m in inner if derives(m, cls)]
+    others = [m for m in inner if not derives(m, cls) and param_count([m])]
+    return found[0] if len(found) == 1 and not others else module
 
 
 def main_parts(block):
@@ -342,7 +364,7 @@ def probe_block_shapes(spec, pre, ctx, cls, blobs):
     block, error = _build(ctx, cls, spec["args"])
     if error:
         return error
-    parts = main_parts(block)
+    parts, _ = main_parts_by_role(block, spec["args"][0])
     missing = [name for name, module in parts.items() if module is None]
     values, failed = _forward(ctx, block, (pre["x1"], pre["x1"], pre["x2"]))
     if values is None:
@@ -357,6 +379,57 @@ def probe_block_shapes(spec, pre, ctx, cls, blobs):
     result["shape"] = list(_size(y1))
     result["depends"] = depends_on(ctx, block, parts, pre["small"], pre.get("params"))
     return result
+
+
+def main_parts_by_role(block, cin):
+    """The main path's layers: by the scaffold's names where the block has them all, else by their
+    role, read from the block's layers in the order they were made: a Conv2d taking the block's
+    input channels, a BatchNorm2d, a Conv2d taking the first one's output, a BatchNorm2d (the main
+    path written as one nn.Sequential under other names, say). None where neither finds them."""
+    parts = main_parts(block)
+    if all(m is not None for m in parts.values()):
+        return parts, "names"
+    layers = [m for _, m in walk(block) if not children(m) and (derives(m, _Conv2d) or derives(m, _BatchNorm2d))]
+    for i in range(len(layers) - 3):
+        a, b, c, d = layers[i:i + 4]
+        if derives(a, _Conv2d) and derives(b, _BatchNorm2d) and derives(c, _Conv2d) and derives(d, _BatchNorm2d) \
+                and field(_idict(a), "in_channels") == cin \
+                and field(_idict(c), "in_channels") == field(_idict(a), "out_channels"):
+            return {"conv1": a, "bn1": b, "conv2": c, "bn2": d}, "roles"
+    return parts, "names"
+
+
+def _tensor_out(value, blobs):
+    return add_array(blobs, value) if exact_tensor(value) else {"error": dict(_ERR, type="NotATensor", message="")}
+
+
+def _observed(ctx, block, parts, x, w, grads, blobs):
+    """The block's forward on x (see student_side.observe), as plain results."""
+    main = tuple(parts[n] for n in MAIN_PARTS)
+    outcome = ctx["call"](JOB_OBSERVE, (block, x, w, main, grads), ctx["cell_seconds"])
+    ctx["keep"].append(outcome)
+    if not _ok(outcome) or type(outcome[1]) is not dict:
+        failed = _raised(outcome, "calling the block")
+        return {"Y": failed, "S": {"kind": "unknown"}}
+    seen = outcome[1]
+    out = {"Y": tensor_or_error(field(seen, "Y"), blobs)}
+    shortcut = field(seen, "S")
+    kind = shortcut[0] if type(shortcut) is tuple and len(shortcut) == 2 and type(shortcut[0]) is str else "unknown"
+    if kind == "ok":
+        out["S"] = tensor_or_error(shortcut, blobs)
+    else:
+        out["S"] = {"kind": kind if kind in ("identity", "unknown") else "unknown"}
+    if grads:
+        grad_x = field(seen, "grad_x")
+        if exact_tensor(grad_x):
+            out["grad_x"] = add_array(blobs, grad_x)
+        named = field(seen, "grads")
+        out["grads"] = {}
+        for key, value in str_items(named):
+            index, _, pname = key.partition(".")
+            if index.isdigit() and int(index) < len(MAIN_PARTS) and exact_tensor(value):
+                out["grads"][f"{MAIN_PARTS[int(index)]}.{pname}"] = add_array(blobs, value)
+    return out
 
 
 def _zero_convs(parts):
@@ -377,13 +450,22 @@ def _zero_convs(parts):
 
 
 def probe_block_numeric(spec, pre, ctx, cls, blobs):
+    """A block built for spec["args"], with a correct block's seeded values loaded by role, run on
+    seeded inputs in train and eval mode: its output and its shortcut's as its forward computes them,
+    the gradients (train mode), the same with the main path's convolutions zeroed (how the shortcut
+    joins), and, only where the block cannot be run, the main path and the shortcut composed from its
+    layers (for the messages)."""
     block, error = _build(ctx, cls, spec["args"])
     if error:
         return error
-    parts = main_parts(block)
-    rest = rest_of(block, parts)
+    cin = spec["args"][0]
+    parts, found_by = main_parts_by_role(block, cin)
+    ids = [id(m) for m in parts.values() if m is not None]
+    rest = [m for _, m in children(block) if id(m) not in ids and not is_activation(m)
+            and not any(id(sub) in ids for _, sub in walk(m))]
     result = {
         "main": {k: describe(m) for k, m in parts.items()},
+        "found_by": found_by,
         "shortcut": [describe(m) for m in leaves(rest)],
         "shortcut_params": param_count(rest),
         "modes": {},
@@ -391,33 +473,27 @@ def probe_block_numeric(spec, pre, ctx, cls, blobs):
     if "small" in pre:
         result["depends"] = depends_on(ctx, block, parts, pre["small"], pre["params"])
     for mode in spec["modes"]:
-        params = pre["params"]
+        params, train = pre["params"], mode == "train"
+        x, w = pre["inputs"][mode], pre["upstream"]
         result["load"] = load_block(parts, rest, params)
-        x = pre["inputs"][mode]
-        ctx["call"](JOB_SET_MODE, (block, mode == "train"), ctx["cell_seconds"])
-        outcome = ctx["call"](JOB_COMPOSE, (tuple(parts[n] for n in MAIN_PARTS), tuple(rest), block, x),
-                              ctx["cell_seconds"])
-        ctx["keep"].append(outcome)
-        outs = {}
-        if _ok(outcome) and type(outcome[1]) is tuple and len(outcome[1]) == 3:
-            for key, part in zip(("M", "S", "Y"), outcome[1]):
-                outs[key] = tensor_or_error(part, blobs)
-        else:
-            for key in ("M", "S", "Y"):
-                outs[key] = _raised(outcome, "calling the block")
-        # the block's own forward with its main path's convolutions zeroed: how the shortcut joins
+        ctx["call"](JOB_SET_MODE, (block, train), ctx["cell_seconds"])
+        outs = _observed(ctx, block, parts, x, w, train, blobs)
+        if "error" in outs["Y"]:
+            outcome = ctx["call"](JOB_COMPOSE, (tuple(parts[n] for n in MAIN_PARTS), tuple(rest), block, x),
+                                  ctx["cell_seconds"])
+            ctx["keep"].append(outcome)
+            if _ok(outcome) and type(outcome[1]) is tuple and len(outcome[1]) == 3:
+                outs["M"] = tensor_or_error(outcome[1][0], blobs)
+                outs["S_composed"] = tensor_or_error(outcome[1][1], blobs)
         load_block(parts, rest, params)
         saved = _zero_convs(parts)
-        ctx["call"](JOB_SET_MODE, (block, mode == "train"), ctx["cell_seconds"])
-        zeroed = ctx["call"](JOB_ZEROED, (block, (x,)), ctx["cell_seconds"])
-        ctx["keep"].append(zeroed)
+        zeroed = _observed(ctx, block, parts, x, w, train, blobs)
         with _DisableTorchFunction():
             for t, value in saved:
                 _copy_(t, value)
-        if _ok(zeroed) and type(zeroed[1]) is tuple and len(zeroed[1]) == 1:
-            outs["Z"] = tensor_or_error(("ok", zeroed[1][0]), blobs)
-        else:
-            outs["Z"] = _raised(zeroed, "calling the block")
+        outs["Z"] = zeroed["Y"]
+        if "grad_x" in zeroed:
+            outs["Z_grad_x"] = zeroed["grad_x"]
         result["modes"][mode] = outs
     return result
 
@@ -430,12 +506,14 @@ def probe_resnet(spec, pre, ctx, blobs):
     if not is_module(model):
         return {"error": dict(_ERR, type="TypeError", message=f"{spec['var']} is not an nn.Module")}
     found = dict(children(model))
-    result = {"conv1": describe(found["conv1"] if "conv1" in found else None),
-              "fc": describe(found["fc"] if "fc" in found else None),
+    result = {"conv1": describe(the_layer(found["conv1"] if "conv1" in found else None, _Conv2d)),
+              "fc": describe(the_layer(found["fc"] if "fc" in found else None, _Linear)),
               "state": state_shapes(model),
               "vars": {}}
     for name in spec.get("shapes_of", []):
         result["vars"][name] = shape_of(field(ns, name))
+    if ctx["mode"] == "cuda-simulated":  # the model's tensors are data-less there: nothing to compute
+        return result
     outcome = ctx["call"](JOB_RESNET, (model, pre["params"], pre["x"], pre["features"]), ctx["cell_seconds"])
     ctx["keep"].append(outcome)
     if _ok(outcome) and type(outcome[1]) is dict:
@@ -463,19 +541,26 @@ def probe_shapes(spec, pre, ctx, blobs):
         if not exact_tensor(value):
             out[name] = {"shape": None}
             continue
-        entry = {"shape": list(_size(value)), "sample": add_array(blobs, value, SAMPLE), "reproduced": False}
+        with _DisableTorchFunction():
+            data = _device_type(_device_of(value)) != "meta"
+        entry = {"shape": list(_size(value)), "reproduced": False, "data": data}
+        if not data:  # the run where CUDA is simulated: a shape, nothing to read
+            out[name] = entry
+            continue
+        entry["sample"] = add_array(blobs, value, SAMPLE)
         block, given = field(ns, block_name), field(ns, input_name)
         if block is not None and is_module(block):
-            parts = main_parts(block)
+            training = field(_idict(block), "training") is not False  # as the notebook left it
+            parts, _ = main_parts_by_role(block, list(_size(given))[1] if exact_tensor(given) and _dim(given) == 4 else 0)
             entry["missing_layers"] = [k for k, m in parts.items() if m is None]
             if exact_tensor(given) and _dim(given) == 4:
                 with _DisableTorchFunction():
                     n, _, h, w = list(_size(given))
                     small = _contiguous(_narrow(_narrow(_narrow(given, 0, 0, min(n, 2)), 2, 0, min(h, 6)), 3, 0,
                                                 min(w, 5)))
-                entry["depends"] = depends_on(ctx, block, parts, small)
+                entry["depends"] = depends_on(ctx, block, parts, small, pre.get(name))
             if exact_tensor(given):
-                again, _ = _forward(ctx, block, (given,), train=True)
+                again, _ = _forward(ctx, block, (given,), train=training)
                 if again is not None and exact_tensor(again[0]):
                     with _DisableTorchFunction():
                         a = _to(again[0], device="cpu")
@@ -486,19 +571,35 @@ def probe_shapes(spec, pre, ctx, blobs):
     return out
 
 
+_device_index = torch.device.index.__get__
+
+
 def _device_kind(value):
-    if type(value) is _Device:
-        return _device_type(value)
+    """(type, index) of a torch.device or a device string; (None, None) otherwise."""
     if type(value) is str:
         try:
-            return _device_type(_Device(value))
+            value = _Device(value)
         except Exception:
-            return None
-    return None
+            return None, None
+    if type(value) is _Device:
+        return _device_type(value), _device_index(value)
+    return None, None
+
+
+def _places(module):
+    kinds = []
+    if module is not None and is_module(module):
+        for _, mod in walk(module):
+            for kind in ("_parameters", "_buffers"):
+                for _, t in tensors(mod, kind):
+                    place = _tensor_place(t)
+                    if place is not None and place not in kinds:
+                        kinds.append(place)
+    return sorted(kinds) if kinds else None
 
 
 def _tensor_place(value):
-    if type(value) is _Tensor or type(value) is _Parameter:
+    if exact_tensor(value):
         with _DisableTorchFunction():
             return _device_type(_device_of(value))
     if value is not None and derives(value, _Tensor):
@@ -511,22 +612,18 @@ def probe_device(spec, pre, ctx, blobs):
     exact tensors only (a tensor subclass can report any device, and is reported as such)."""
     ns = ctx["ns"]
     device = field(ns, "device")
-    model = field(ns, "resnet_model")
-    kinds = []
-    if model is not None and is_module(model):
-        for _, mod in walk(model):
-            for kind in ("_parameters", "_buffers"):
-                for _, t in tensors(mod, kind):
-                    place = _tensor_place(t)
-                    if place is not None and place not in kinds:
-                        kinds.append(place)
+    kind, index = _device_kind(device)
     result = {
-        "device": {"type": _device_kind(device), "defined": device is not None},
-        "model": sorted(kinds) if kinds else None,
+        "device": {"type": kind, "index": index, "defined": device is not None},
+        "model": _places(field(ns, "resnet_model")),
         "images": _tensor_place(field(ns, "images")),
         "output": _tensor_place(field(ns, "output")),
+        "demo": {name: (_places(field(ns, name)) if name.startswith("block") else _tensor_place(field(ns, name)))
+                 for name in spec.get("demo", ())},
     }
-    if "subclass" in kinds or result["images"] == "subclass" or result["output"] == "subclass":
+    seen = (result["model"] or []) + [result["images"], result["output"]] + [
+        p for v in result["demo"].values() for p in (v if type(v) is list else [v])]
+    if "subclass" in seen:
         ctx["alerts"].append("a tensor subclass stood where the device check looks (it can report any device)")
     return result
 
@@ -540,9 +637,12 @@ def make_probes(plan, world):
         if cell["kind"] != "probe" or world not in cell["worlds"]:
             continue
         for spec in cell["probes"]:
+            if world not in spec.get("worlds", cell["worlds"]):
+                continue
             op = spec["op"]
             if op == "block_shapes":
-                cin, cout, stride = spec["args"]
+                cin, cout = spec["args"][0], spec["args"][1]
+                stride = spec["args"][2] if len(spec["args"]) > 2 else 1
                 pre[spec["id"]] = {"x1": _make_input(spec["input"], spec["seed"]),
                                    "x2": _make_input(spec["input"], spec["seed"] + 1),
                                    "small": _make_input([2, cin, 6, 5], spec["seed"] + 7),
@@ -552,8 +652,13 @@ def make_probes(plan, world):
                 pre[spec["id"]] = {"params": _make_block_params(cin, cout, stride, spec["seed"], spec.get("silence")),
                                    "inputs": {mode: _make_input(spec["input"], spec["seed"] + (1 if mode == "train" else 2))
                                               for mode in spec["modes"]}}
+                pre[spec["id"]]["upstream"] = _make_input(seeded.block_output_shape(cin, cout, stride, spec["input"]),
+                                                          spec["seed"] + 5)
                 if spec.get("depends"):
                     pre[spec["id"]]["small"] = _make_input([2, cin, 6, 5], spec["seed"] + 7)
+            elif op == "shapes":
+                pre[spec["id"]] = {name: _make_block_params(*args, spec["seed"])
+                                   for name, args in spec.get("configs", {}).items()}
             elif op == "resnet":
                 pre[spec["id"]] = {"params": _make_resnet_params(spec["seed"]),
                                    "x": _make_input([4, 1, 28, 28], spec["seed"] + 1),
@@ -600,6 +705,8 @@ def run_point(cell, pre, ctx, world, mode):
     _settle_threads(ctx)
     results, blobs, later = [], [], []
     for spec in cell["probes"]:
+        if world not in spec.get("worlds", cell["worlds"]):
+            continue
         cls = field(ctx["ns"], spec.get("cls", "ResidualBlock"))
         if spec.get("defer"):
             later.append((spec, cls))

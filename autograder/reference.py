@@ -8,7 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.seeded import make_block_params, make_input, make_resnet_params, needs_projection, resnet18_blocks
+from autograder.seeded import (block_output_shape, make_block_params, make_input, make_resnet_params, needs_projection,
+                               resnet18_blocks)
 
 
 def _bn(x: torch.Tensor, p: dict, prefix: str, train: bool) -> torch.Tensor:
@@ -39,17 +40,69 @@ def _block_outputs(cin: int, cout: int, stride: int, seed: int, input_shape: tup
     return {"M": m.numpy(), "S": s.numpy(), "Y": y.numpy(), "x": x.numpy()}
 
 
+MAIN_PARAMS = ("conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight", "bn2.weight", "bn2.bias")
+
+
+def _main_path(p: dict, x: torch.Tensor, stride: int, train: bool, variant: str = "right") -> torch.Tensor:
+    """conv1 -> bn1 -> ReLU -> conv2 -> bn2, or one of the common ways to get it wrong (for messages)."""
+    a = F.conv2d(x, p["conv1.weight"], stride=stride, padding=1)
+    if variant == "relu before bn1":
+        a = _bn(F.relu(a), p, "bn1", train)
+    elif variant == "no first relu":
+        a = _bn(a, p, "bn1", train)
+    else:
+        a = F.relu(_bn(a, p, "bn1", train))
+    if variant == "bn2 skipped":
+        return F.conv2d(a, p["conv2.weight"], stride=1, padding=1)
+    if variant == "bn1 used twice":
+        return _bn(F.conv2d(a, p["conv2.weight"], stride=1, padding=1), p, "bn1", train)
+    if variant == "bn2 before conv2":
+        return F.conv2d(_bn(a, p, "bn2", train), p["conv2.weight"], stride=1, padding=1)
+    return _bn(F.conv2d(a, p["conv2.weight"], stride=1, padding=1), p, "bn2", train)
+
+
+MAIN_PATH_VARIANTS = ("no first relu", "relu before bn1", "bn2 skipped", "bn1 used twice", "bn2 before conv2")
+
+
+def main_path_variant(cin: int, cout: int, stride: int, seed: int, input_shape: list[int], mode: str,
+                      variant: str) -> np.ndarray:
+    p = make_block_params(cin, cout, stride, seed)
+    x = make_input(list(input_shape), seed + (1 if mode == "train" else 2))
+    with torch.no_grad():
+        return _main_path(p, x, stride, mode == "train", variant).numpy()
+
+
+def main_path_grads(cin: int, cout: int, stride: int, seed: int, input_shape: list[int], mode: str,
+                    upstream: np.ndarray) -> dict[str, np.ndarray]:
+    """The gradient of sum(M * upstream) with respect to the main path's parameters (M: the
+    reference main path on the check's input). `upstream` is what reaches M from the block's
+    output: the check's weights where the student's own output is past its final ReLU."""
+    p = {k: v.clone().requires_grad_(k in MAIN_PARAMS) for k, v in make_block_params(cin, cout, stride, seed).items()}
+    x = make_input(list(input_shape), seed + (1 if mode == "train" else 2))
+    m = _main_path(p, x, stride, mode == "train")
+    (m * torch.from_numpy(np.ascontiguousarray(upstream))).sum().backward()
+    return {k: p[k].grad.numpy() for k in MAIN_PARAMS}
+
+
+def shortcut_input_grad(cin: int, cout: int, stride: int, seed: int, input_shape: list[int], mode: str,
+                        upstream: np.ndarray) -> np.ndarray:
+    """The gradient of sum(S(x) * upstream) with respect to x, S the reference shortcut."""
+    p = make_block_params(cin, cout, stride, seed)
+    x = make_input(list(input_shape), seed + (1 if mode == "train" else 2)).requires_grad_(True)
+    if needs_projection(cin, cout, stride):
+        s = _bn(F.conv2d(x, p["shortcut.conv.weight"], stride=stride), p, "shortcut.bn", mode == "train")
+    else:
+        s = x
+    (s * torch.from_numpy(np.ascontiguousarray(upstream))).sum().backward()
+    return x.grad.numpy()
+
+
 def warm_up_blocks(specs: list[dict]) -> None:
     """Fill the cache for the numeric block probes among `specs`, before any submission needs them."""
     for spec in specs:
         if spec["op"] == "block_numeric":
             for mode in spec["modes"]:
                 block_outputs(*spec["args"], spec["seed"], spec["input"], mode, spec.get("silence"))
-
-
-def block_output_shape(cin: int, cout: int, stride: int, input_shape: list[int]) -> list[int]:
-    b, _, h, w = input_shape
-    return [b, cout, (h - 1) // stride + 1, (w - 1) // stride + 1]
 
 
 def resnet18_forward(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from autograder.engine import Result, TestResult
 from autograder.graders import ITEM_CELLS
 
 PASS, FAIL = "PASS", "FAIL"
+STUDENT_REVIEW_NOTE = "Your instructor will also look at this submission before the grade is final."
 
 
 def gradescope(result: Result) -> dict:
@@ -38,8 +39,8 @@ def summary_text(result: Result) -> str:
     lines = [f"Score: {result.score:g} / {result.max_score:g} (seed {result.seed})"]
     for item, (score, max_score) in result.item_scores().items():
         lines.append(f"  {item:<24} {score:5.2f} / {max_score:g}")
-    if result.problem:
-        lines.append(f"Needs review: {result.problem}")
+    if result.problem:  # the reasons are for the instructor (extra_data, gradebook, report), not this text
+        lines.append(STUDENT_REVIEW_NOTE)
     return "\n".join(lines)
 
 

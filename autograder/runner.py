@@ -203,7 +203,7 @@ def run_world(world: str, plan: dict, fd: int, key: bytes, notes: list[str], oth
     import logging  # noqa: F401  (its currentframe is looked through by the guard)
 
     guard_args = (_trusted_roots(), _pass_through_codes(), os.path.join(os.path.dirname(inspect.getfile(
-        __import__("ctypes"))), ""))
+        __import__("ctypes"))), ""), frozenset(os.path.join(HERE, f"{name}.py") for name in _PRIVATE_SOURCES))
     core["run_world"](world, plan, fd, key, shell, probe, guard_args, _hide_grader_modules, notes, others)
 
 
@@ -213,7 +213,7 @@ def run_plan(plan: dict) -> None:
 
     if plan.get("standin"):
         standin.activate(__import__("pathlib").Path(plan["standin"]))
-    key = bytes.fromhex(plan.pop("key"))
+    key = bytearray.fromhex(plan.pop("key"))
     worlds, fds = plan["worlds"], plan["fds"]
     notes = harden(plan.pop("seccomp", None))
     child = os.fork() if len(worlds) > 1 else None

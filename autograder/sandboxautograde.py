@@ -75,7 +75,7 @@ class SandboxAutograde(NbGraderPreprocessor):
         if item is not None:
             text, score, _ = results.cell_report(result, item)
             if result.review and item == next(iter(results.ITEM_CELLS)):
-                text = "Marked for review by the autograder:\n" + "".join(f"  - {r}\n" for r in result.review) + text
+                text = results.STUDENT_REVIEW_NOTE + "\n" + text  # the reasons go to the gradebook, not here
             return [nbformat.v4.new_output("stream", name="stdout", text=text),
                     nbformat.v4.new_output("execute_result", data={"text/plain": f"{score:g}"}, execution_count=None)]
         ran = result.cells.get(index)

@@ -21,13 +21,15 @@ ATTRIBUTES = frozenset((
     "setprofile", "addaudithook", "_exit", "dup2", "from_address", "pythonapi", "__torch_function__",
     "__torch_dispatch__", "_make_wrapper_subclass", "_make_subclass", "PyThreadState_SetAsyncExc",
     "_construct_storage_from_data_pointer", "__builtins__", "register_at_fork", "set_asyncgen_hooks", "ctypes",
+    "as_strided", "stride_tricks", "ctypeslib", "callbacks", "_current_frames", "get_referrers", "get_referents",
+    "get_objects", "set_threshold",
 ))
 NAMES = frozenset(("exec", "eval", "compile", "__import__", "TorchFunctionMode", "TorchDispatchMode",
                    "BaseTorchFunctionMode", "__builtins__"))
-MODULES = frozenset(("ctypes", "_ctypes", "gc", "inspect", "importlib", "marshal", "mmap", "_thread", "faulthandler",
-                     "_signal", "cffi", "dis", "code", "codeop", "pickle", "types", "_posixsubprocess", "nb10_sandbox",
-                     "autograder"))
-TEXT = ("/proc/", "/dev/fd", "__array_interface__", "nb10_sandbox", "_getframe", "f_back", "__globals__", "/grader")
+MODULES = frozenset(("ctypes", "_ctypes", "inspect", "importlib", "marshal", "mmap", "_thread", "faulthandler",
+                     "_signal", "cffi", "dis", "codeop", "_posixsubprocess", "nb10_sandbox", "autograder"))
+TEXT = ("/proc/self", "/proc/thread-self", "/dev/fd", "__array_interface__", "nb10_sandbox", "_getframe", "f_back",
+        "__globals__", "/grader", "as_strided", "/maps", "/mem")
 
 
 def _source(cell_source: str) -> str:
@@ -57,9 +59,12 @@ def scan_cell(cell_source: str) -> list[tuple[str, int]]:
         elif isinstance(node, ast.ImportFrom) and node.module and \
                 any(a.name in NAMES or a.name in ATTRIBUTES for a in node.names):
             found.append((f"from {node.module} import {', '.join(a.name for a in node.names)}", line))
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr") \
-                and len(node.args) > 1 and not isinstance(node.args[1], ast.Constant):
-            found.append((f"{node.func.id} with a computed name", line))
+        elif isinstance(node, ast.keyword) and node.arg == "dir_fd":
+            found.append(("dir_fd=", line))
+        elif isinstance(node, (ast.Assign, ast.AugAssign)) and any(
+                isinstance(t, ast.Attribute) and t.attr == "__class__"
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+            found.append(("an object's __class__ replaced", line))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" \
                 and len(node.args) == 3:
             found.append(("type(name, bases, namespace): a class made at run time", line))

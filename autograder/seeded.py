@@ -35,6 +35,11 @@ def needs_projection(cin: int, cout: int, stride: int) -> bool:
     return stride != 1 or cin != cout
 
 
+def block_output_shape(cin: int, cout: int, stride: int, input_shape: list[int]) -> list[int]:
+    b, _, h, w = input_shape
+    return [b, cout, (h - 1) // stride + 1, (w - 1) // stride + 1]
+
+
 def make_block_params(cin: int, cout: int, stride: int, seed: int, silence: str | None = None) -> dict[str, torch.Tensor]:
     """Parameters of a correct block for (cin, cout, stride); `silence` zeroes a path's last BN."""
     gen = _generator(seed)

@@ -70,18 +70,15 @@ def serve(go, done, box) -> None:
     while True:
         go.acquire()
         job = box[0]
-        result = (job, _outcome(job))
+        try:  # the job itself, called here: what the grader reads is what it returned
+            result = (job, ("ok", job[0](*job[1])))
+        except BaseException as exc:  # CellTimeout, SystemExit, KeyboardInterrupt: all reported, none escapes
+            try:
+                result = (job, ("raised", error_facts(exc)))
+            except BaseException:
+                result = (job, ("raised", {"type": "Exception", "message": "", "cell": None, "line": None,
+                                           "code": None}))
         done.release()
-
-
-def _outcome(job):
-    try:
-        return ("ok", job[0](*job[1]))
-    except BaseException as exc:  # CellTimeout, SystemExit, KeyboardInterrupt: all reported, none escapes
-        try:
-            return ("raised", error_facts(exc))
-        except BaseException:
-            return ("raised", {"type": "Exception", "message": "", "cell": None, "line": None, "code": None})
 
 
 def error_facts(exc: BaseException) -> dict:
@@ -182,6 +179,66 @@ def compose(parts: tuple, rest: tuple, block, x) -> tuple:
         return _attempt(_main_path, parts, x), _attempt(_shortcut, rest, x), _attempt(block, x)
 
 
+def observe(block, x, w, main: tuple, grads: bool) -> dict:
+    """block(x) as a check runs it, with what its forward did on the way:
+
+    * "Y": the output (or the exception);
+    * "S": the block's shortcut output as forward computed it: the output of the outermost module
+      called on x itself that is not a main-path layer and does not hold one; ("identity", None)
+      when forward called no such module (x itself is the shortcut); ("unknown", None) when forward
+      raised before calling one;
+    * with `grads`, the gradient of sum(Y * w) with respect to x ("grad_x") and to the main-path
+      layers' parameters ("grads", by layer and parameter name).
+
+    Runs the notebook's own forward: hooks on its modules see the calls."""
+    import torch
+
+    main_ids = {id(m) for m in main if m is not None}
+    calls: list = []
+    hooks: list = []
+    x_in = x.detach().clone().requires_grad_(grads)
+
+    def hook(module, inputs, output):
+        if inputs and inputs[0] is x_in:
+            calls.append((module, output))
+
+    out: dict = {"S": ("unknown", None)}
+    try:
+        for module in block.modules():
+            if module is not block:
+                hooks.append(module.register_forward_hook(hook))
+        with torch.set_grad_enabled(grads):
+            y = quietly(block, x_in)
+        out["Y"] = ("ok", y)
+    except BaseException as exc:
+        out["Y"] = ("raised", error_facts(exc))
+        y = None
+    finally:
+        for handle in hooks:
+            handle.remove()
+    holders = [m for m, _ in calls if id(m) not in main_ids and not any(id(c) in main_ids for c in m.modules())]
+    outermost = [(m, o) for m, o in calls if m in holders and not any(m is not h and m in list(h.modules())
+                                                                         for h in holders)]
+    if outermost:
+        out["S"] = ("ok", outermost[0][1].detach() if isinstance(outermost[0][1], torch.Tensor) else outermost[0][1])
+    elif y is not None:
+        out["S"] = ("identity", None)
+    if grads and isinstance(y, torch.Tensor) and y.requires_grad and y.shape == w.shape:
+        try:
+            params = {f"{i}.{name}": p for i, m in enumerate(main) if m is not None
+                      for name, p in m.named_parameters(recurse=False)}
+            for p in params.values():
+                p.grad = None
+            (y * w).sum().backward()
+            out["grad_x"] = x_in.grad
+            out["grads"] = {name: p.grad for name, p in params.items() if p.grad is not None}
+        except BaseException as exc:
+            out["grad_error"] = error_facts(exc)
+    if isinstance(y, torch.Tensor):
+        out["Y"] = ("ok", y.detach())
+    return out
+
+
 def _reference_copy(model, params: dict):
     """A copy of the model in which each parameter and buffer with a reference value of its shape
     *is* that value (ResNet18 holds 45 MB: copying the student's tensors first would double it)."""
@@ -208,6 +265,18 @@ def _copy_into(target, value, name: str, report: list) -> None:
     target.data.copy_(value)
 
 
+def the_layer(module, cls):
+    """The module itself if it is a `cls`, or the one `cls` inside a Sequential that holds nothing
+    else but layers without parameters (nn.Sequential(nn.Linear(512, 2)), with a Dropout, ...)."""
+    from torch import nn
+
+    if isinstance(module, cls) or not isinstance(module, nn.Sequential):
+        return module
+    found = [m for m in module if isinstance(m, cls)]
+    others = [m for m in module if not isinstance(m, cls) and any(True for _ in m.parameters())]
+    return found[0] if len(found) == 1 and not others else module
+
+
 def resnet_outputs(model, params: dict, x, features) -> dict:
     """conv1 on x and fc on features with seeded weights, and the whole model on x with reference
     conv1 and fc put in, run on a copy of the model (the notebook's own is left as it is)."""
@@ -223,12 +292,14 @@ def resnet_outputs(model, params: dict, x, features) -> dict:
         return {"load": report, "conv1_out": facts, "fc_out": facts, "rest_out": facts}
     with torch.no_grad():
         def conv1():
-            _copy_into(getattr(work.conv1, "weight", None), params["conv1.weight"], "conv1.weight", report)
+            layer = the_layer(work.conv1, nn.Conv2d)
+            _copy_into(getattr(layer, "weight", None), params["conv1.weight"], "conv1.weight", report)
             return work.conv1(x)
 
         def fc():
-            _copy_into(getattr(work.fc, "weight", None), params["fc.weight"], "fc.weight", report)
-            _copy_into(getattr(work.fc, "bias", None), params["fc.bias"], "fc.bias", report)
+            layer = the_layer(work.fc, nn.Linear)
+            _copy_into(getattr(layer, "weight", None), params["fc.weight"], "fc.weight", report)
+            _copy_into(getattr(layer, "bias", None), params["fc.bias"], "fc.bias", report)
             return work.fc(features)
 
         def rest():
@@ -271,6 +342,13 @@ def offline_cell_magic(line: str = "", cell: str = "") -> None:
     print(NOTE_OFFLINE)
 
 
+def matplotlib_magic(line: str = "") -> None:
+    """`%matplotlib inline` (or any backend): figures are drawn off-screen while grading."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
 def make_shell():
     """The IPython shell the notebook runs in: shell escapes and package installs only print a note."""
     from IPython.core.interactiveshell import InteractiveShell
@@ -285,6 +363,7 @@ def make_shell():
     shell.getoutput = offline_output  # `x = !cmd`
     for name in ("pip", "conda", "mamba", "sx", "system", "sc"):
         shell.register_magic_function(offline_line_magic, "line", name)
+    shell.register_magic_function(matplotlib_magic, "line", "matplotlib")
     for name in ("bash", "sh", "script", "system", "capture_shell"):
         shell.register_magic_function(offline_cell_magic, "cell", name)
     return shell
@@ -338,6 +417,30 @@ def _simulated_name(*args, **kwargs) -> str:
     return "simulated GPU (grader)"
 
 
+class SimulatedGPU:
+    """What torch.cuda.get_device_properties answers for the simulated GPU."""
+    name = "simulated GPU (grader)"
+    total_memory = 16 * 1024 ** 3
+    major, minor = 8, 0
+    multi_processor_count = 1
+
+
+def _simulated_properties(*args, **kwargs) -> SimulatedGPU:
+    return SimulatedGPU()
+
+
+def _simulated_capability(*args, **kwargs) -> tuple:
+    return (8, 0)
+
+
+def _zero_of(*args, **kwargs) -> int:
+    return 0
+
+
+def _nothing(*args, **kwargs) -> None:
+    return None
+
+
 def enter_counterfactual() -> str:
     """Flip CUDA availability for this world; where CUDA is faked, tensors sent there land on
     PyTorch's data-less `meta` device. Runs on the notebook's thread (torch function modes are
@@ -357,6 +460,13 @@ def enter_counterfactual() -> str:
     torch.cuda.device_count = _one
     torch.cuda.current_device = _zero
     torch.cuda.get_device_name = _simulated_name
+    torch.cuda.get_device_properties = _simulated_properties
+    torch.cuda.get_device_capability = _simulated_capability
+    for name in ("memory_allocated", "memory_reserved", "max_memory_allocated", "max_memory_reserved"):
+        setattr(torch.cuda, name, _zero_of)
+    for name in ("empty_cache", "synchronize", "reset_peak_memory_stats", "manual_seed", "manual_seed_all", "set_device",
+                 "init"):
+        setattr(torch.cuda, name, _nothing)
     _make_cuda_to_meta()().__enter__()
     return "cuda-simulated"
 
@@ -374,9 +484,14 @@ def _make_cuda_to_meta():
     plain_tensor_types = (torch.Tensor, torch.nn.Parameter)
 
     def swap(value):
+        """A GPU becomes meta; as on a machine with one GPU, any GPU but the first does not exist."""
         if isinstance(value, torch.device) and value.type == "cuda":
+            if value.index not in (None, 0):
+                raise RuntimeError("CUDA error: invalid device ordinal")
             return meta
         if isinstance(value, str) and value.startswith("cuda"):
+            if value.split(":", 1)[-1] not in ("cuda", "0"):
+                raise RuntimeError("CUDA error: invalid device ordinal")
             return "meta"
         return value
 
@@ -416,7 +531,11 @@ def _make_cuda_to_meta():
         def __torch_function__(self, func, types, args=(), kwargs=None):
             kwargs = {k: swap(v) for k, v in (kwargs or {}).items()}
             if func is torch.Tensor.cuda:
+                if args[1:] and args[1] not in (None, 0) and not isinstance(args[1], (str, torch.device)):
+                    raise RuntimeError("CUDA error: invalid device ordinal")
                 return args[0].to(meta)
+            if func is torch.Tensor.pin_memory or func is torch.Tensor.is_pinned:
+                return args[0] if func is torch.Tensor.pin_memory else False
             if func is functional_batch_norm or func is batch_norm:
                 shaped = meta_batch_norm(func, args, kwargs)
                 if shaped is not None:

@@ -26,8 +26,9 @@ def expected_order(plan: dict, world: str) -> tuple[list[tuple], dict[tuple, set
         if cell["kind"] == "code":
             order.append(("cell", i))
         elif world in cell["worlds"]:
-            now = {p["id"] for p in cell["probes"] if not p.get("defer")}
-            deferred = {p["id"] for p in cell["probes"] if p.get("defer")}
+            mine = [p for p in cell["probes"] if world in p.get("worlds", cell["worlds"])]
+            now = {p["id"] for p in mine if not p.get("defer")}
+            deferred = {p["id"] for p in mine if p.get("defer")}
             order.append(("probe", i, False))
             ids[("probe", i, False)] = now
             if deferred:

@@ -83,6 +83,8 @@ def test_a_submission_marked_for_review_is_flagged_in_the_gradebook_with_the_rea
     assert any(c.startswith("Marked for review by the autograder: ") and "frame" in c for c in comments), comments
     import nbformat
 
+    from autograder.results import STUDENT_REVIEW_NOTE
+
     nb = nbformat.read(autograded_course.autograded("dan") / NOTEBOOK, as_version=4)
     shown = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-    assert "Marked for review by the autograder:" in shown
+    assert STUDENT_REVIEW_NOTE in shown and "frame" not in shown.split(STUDENT_REVIEW_NOTE)[1][:200]

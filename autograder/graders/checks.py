@@ -113,3 +113,33 @@ def conv_text(desc: dict | None) -> str:
     return (f"Conv2d({desc['in']} -> {desc['out']}, kernel {tuple(desc['kernel'])}, stride {tuple(desc['stride'])}, "
             f"padding {desc['padding'] if isinstance(desc['padding'], str) else tuple(desc['padding'])}"
             f"{', with bias' if desc['bias'] else ''})")
+
+
+# What a device mistake's exception says (PyTorch's own words, on a GPU machine or in the run where
+# CUDA is simulated): a missing output that comes with one of these is the device item's business.
+DEVICE_WORDS = re.compile(r"device|cuda|CUDA|NVIDIA|meta|Meta|torch\.cuda\.|FloatTensor\) and weight type|"
+                          r"same device|invalid device ordinal", re.IGNORECASE)
+
+
+def device_related(error: dict | None) -> bool:
+    return bool(error) and bool(DEVICE_WORDS.search(f"{error.get('type', '')}: {error.get('message', '')}"))
+
+
+def vars_world(sub: Submission, probe_id: str, name: str) -> str:
+    """The world in which to read a notebook variable for a check that is not about devices: the
+    run on this machine, unless the variable is missing there because of a device mistake (the
+    notebook's cell stopped with a device error) and the other run has it."""
+    real = sub.world("real")
+    result = real.probes.get(probe_id) if real else None
+    found = (result or {}).get(name) if isinstance(result, dict) else None
+    if isinstance(found, dict) and found.get("shape") is not None or isinstance(found, list):
+        return "real"
+    other = sub.world("counterfactual")
+    other_result = other.probes.get(probe_id) if other else None
+    other_found = (other_result or {}).get(name) if isinstance(other_result, dict) else None
+    if not (isinstance(other_found, dict) and other_found.get("shape") is not None or isinstance(other_found, list)):
+        return "real"
+    index = sub.probe_index(probe_id)
+    failed = [c for i, c in sorted(real.cells.items()) if index is not None and i < index and c.get("status") != "ok"] \
+        if real else []
+    return "counterfactual" if any(device_related(c.get("error")) for c in failed) else "real"

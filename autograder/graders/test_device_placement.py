@@ -1,25 +1,37 @@
-"""device_placement (2 points, 0.25 per check and world): `device`, and the model, batch and output on it.
+"""device_placement (2 points, 0.2 per check and world): `device`, and the model, the batch, the
+output and the demo's blocks and tensors on it.
 
 The notebook runs twice: on this machine as it is, and in a counterfactual world where the
 answer of torch.cuda.is_available() is flipped (on a machine without a GPU, tensors sent to
-"cuda" there land on PyTorch's data-less `meta` device). A correct notebook puts everything
+"cuda" there land on PyTorch's data-less `meta` device, and the simulated machine has one GPU:
+"cuda:1" does not exist there, as on a real one-GPU machine). A correct notebook puts everything
 on the CPU in one world and on the (simulated) GPU in the other; hard-coding either fails one.
+
+Only device mistakes are charged here. Where a tensor is missing because the notebook stopped
+for another reason (a ResNet or data mistake), its check looks at what the notebook does with it
+instead: the batch counts as moved when its cell moves it to device (`images.to(device)`), the
+output when the model and the batch it is computed from are on device. Read the other way, the
+batch passed to the model inside the call (`resnet_model(images.to(device))`) counts: an output
+on device shows that the model's input was.
 """
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from autograder.graders import fail, points
-from autograder.graders.checks import probe, result_or_error
+from autograder.graders.checks import device_related, probe, result_or_error
 
 CELL = "test_device_placement"
 WORLDS = ["real", "counterfactual"]
 WORLD_WORDS = {"real": "on this machine", "counterfactual": "in the run with CUDA {flipped}"}
+DEMO = ("block_same_dim", "block_change_dim", "input_tensor_1", "input_tensor_2", "output_tensor_1", "output_tensor_2")
 
 
 def probes(seed: int) -> list[dict]:
-    return [{"id": "device", "op": "device"}]
+    return [{"id": "device", "op": "device", "demo": list(DEMO)}]
 
 
 def _sentence(text: str) -> str:
@@ -46,7 +58,41 @@ def _device_type(result: dict, world_mode: str | None) -> str | None:
     return "cuda" if kind == "meta" and world_mode == "cuda-simulated" else kind
 
 
-@points(0.25)
+def _stopped_by_other_mistake(submission, world: str, var: str) -> bool:
+    """The variable is missing because an earlier cell stopped with an error that is not a device error."""
+    run = submission.world(world)
+    index = submission.probe_index("device")
+    failed = [c for i, c in sorted(run.cells.items()) if index is not None and i < index and c.get("status") != "ok"
+              and c.get("error")] if run else []
+    return bool(failed) and not any(device_related(c["error"]) for c in failed)
+
+
+def _sends(call: ast.Call) -> bool:
+    return call.func.attr == "cuda" or (call.func.attr == "to" and any(
+        isinstance(a, ast.Name) and a.id == "device" for a in list(call.args) + [k.value for k in call.keywords]))
+
+
+def _moves_to_device(submission, name: str) -> bool:
+    """Whether some cell of the notebook sends `name` to device (name.to(device), name.cuda())."""
+    for cell in submission.plan["cells"]:
+        if cell["kind"] != "code":
+            continue
+        try:
+            tree = ast.parse(cell["source"])
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    isinstance(node.func.value, ast.Name) and node.func.value.id == name and _sends(node):
+                return True
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets) \
+                    and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
+                    and _sends(node.value):
+                return True
+    return False
+
+
+@points(0.2)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_choice(submission, world):
     result, where, _ = _facts(submission, world)
@@ -59,39 +105,88 @@ def test_device_placement_choice(submission, world):
     if got != want:
         fail(f"{_sentence(where)}, device is {got!r} but should be {want!r}: device must be the GPU exactly when "
              "torch.cuda.is_available() says there is one.")
+    index = result["device"].get("index")
+    if got == "cuda" and index not in (None, 0):
+        fail(f"{_sentence(where)}, device is cuda:{index}, a GPU that a one-GPU machine does not have: use "
+             "torch.device('cuda') (the current GPU) or cuda:0.")
 
 
-def _on_device(submission, world: str, what: str, key: str, fix: str, var: str) -> None:
+def _expected_place(result: dict, run) -> str | None:
+    device = _device_type(result, run.mode)
+    return {"cuda": "meta" if run.mode == "cuda-simulated" else "cuda"}.get(device, device)
+
+
+def _check_place(submission, world, what, found, fix, var) -> None:
     result, where, landing = _facts(submission, world)
     run = submission.world(world)
     device = _device_type(result, run.mode)
-    expected = {"cuda": "meta" if run.mode == "cuda-simulated" else "cuda"}.get(device, device)
-    found = result[key]
-    if found is None:
-        fail(f"{_sentence(what)} is not defined {where}: " + (submission.first_failure_before("device", world, var) or
-                                                               "the cell that makes it did not finish") + ".")
+    expected = _expected_place(result, run)
     found_set = set(found) if isinstance(found, list) else {found}
     if found_set != {expected}:
-        shown = " and ".join(sorted({_place(f) for f in found_set}))
+        shown = " and ".join(sorted({_place(f) for f in found_set if f}))
         stopped = submission.first_failure_before("device", world, var)
         on = f"not on device ({_place(device)})" if device else "and device itself is not defined"
-        fail(f"{_sentence(where)}, {what} is on {shown}, {on}: {fix}."
-             + (f" Note: {stopped}." if stopped else ""))
+        fail(f"{_sentence(where)}, {what} is on {shown}, {on}: {fix}." + (f" Note: {stopped}." if stopped else ""))
 
 
-@points(0.25)
+def _missing(submission, world, what, var) -> None:
+    _, where, _ = _facts(submission, world)
+    fail(f"{_sentence(what)} is not defined {where}: " + (submission.first_failure_before("device", world, var) or
+                                                           "the cell that makes it did not finish") + ".")
+
+
+@points(0.2)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_model(submission, world):
-    _on_device(submission, world, "the model", "model", "call resnet_model.to(device)", "resnet_model")
+    result, _, _ = _facts(submission, world)
+    if result["model"] is None:
+        _missing(submission, world, "the model", "resnet_model")
+    _check_place(submission, world, "the model", result["model"], "call resnet_model.to(device)", "resnet_model")
 
 
-@points(0.25)
+@points(0.2)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_batch(submission, world):
-    _on_device(submission, world, "the batch of images", "images", "images = images.to(device)", "images")
+    result, _, _ = _facts(submission, world)
+    run = submission.world(world)
+    expected = _expected_place(result, run)
+    images, output, model = result["images"], result["output"], result["model"]
+    if images is not None and images != expected and output == expected and model == [expected]:
+        return  # moved inside the call: the output on device shows the model's input was
+    if images is None:
+        if _stopped_by_other_mistake(submission, world, "images") and _moves_to_device(submission, "images"):
+            return  # no batch because of a data mistake; the notebook does move it
+        _missing(submission, world, "the batch of images", "images")
+    _check_place(submission, world, "the batch of images", images, "images = images.to(device)", "images")
 
 
-@points(0.25)
+@points(0.2)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_output(submission, world):
-    _on_device(submission, world, "the output", "output", "compute it with the model and batch on device", "output")
+    result, _, _ = _facts(submission, world)
+    run = submission.world(world)
+    expected = _expected_place(result, run)
+    if result["output"] is None:
+        batch_ok = result["images"] == expected or (result["images"] is None and _moves_to_device(submission, "images"))
+        if _stopped_by_other_mistake(submission, world, "output") and result["model"] == [expected] and batch_ok:
+            return  # no output because of a ResNet or data mistake, with model and batch on device
+        _missing(submission, world, "the output", "output")
+    _check_place(submission, world, "the output", result["output"], "compute it with the model and batch on device",
+                 "output")
+
+
+@points(0.2)
+@pytest.mark.parametrize("world", ["real", "counterfactual"])
+def test_device_placement_demo(submission, world):
+    result, _, _ = _facts(submission, world)
+    demo = result.get("demo") or {}
+    for name in DEMO:
+        found = demo.get(name)
+        if found is None:
+            if name.startswith("output") and _stopped_by_other_mistake(submission, world, name):
+                continue  # the block's own mistake stopped the demo before its outputs
+            if _stopped_by_other_mistake(submission, world, name) and _moves_to_device(submission, name):
+                continue
+            _missing(submission, world, f"the demo's {name}", name)
+        fix = f"{name} = ...to(device)" if not name.startswith("output") else "compute it from the demo's block and input on device"
+        _check_place(submission, world, f"the demo's {name}", found, fix, name)

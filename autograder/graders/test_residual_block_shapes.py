@@ -1,25 +1,33 @@
 """residual_block_shapes (3 points): what shape a ResidualBlock gives, and its main path.
 
-* seed cases (1): ResidualBlock(64, 64, 1) and (64, 128, 2) on a (4, 64, 32, 32) batch, and the
-  notebook's own output_tensor_1 / output_tensor_2 (0.25 each);
-* hidden cases (1): six configurations the student has not seen (1/6 each);
-* main path (1): conv1 -> BN -> ReLU -> conv2 -> BN, built from the student's own conv1, bn1,
-  conv2 and bn2 with seeded weights, compared numerically with reference code in train and
-  eval mode (0.5 per block kind).
+* seed cases (0.5): ResidualBlock(64, 64, 1) and (64, 128, 2) on a (4, 64, 32, 32) batch (0.25 each);
+* the notebook's own output_tensor_1 / output_tensor_2 (0.5): their shapes, what their block gives
+  for their input, and, for output_tensor_2, the shape the demo prints (0.25 each);
+* hidden cases (1): nine configurations the student has not seen, among them fewer output than
+  input channels, stride 3 and a block built with two arguments (the default stride) (1/9 each);
+* main path (1): conv1 -> BN -> ReLU -> conv2 -> BN as the block's forward computes it, with
+  seeded weights, in train and eval mode, values and gradients (0.5 per block kind). It is judged
+  against relu(reference main path + the student's own shortcut), so a shortcut mistake does not
+  cost it (blocks.py).
 A shape only counts when the output is a real function of the input (finite, the same for the
-same input in eval mode, different for a different input) computed by a block that has the
-scaffold's layers; the notebook's own outputs count when running their block on their input
-again gives them back.
+same input in eval mode, different for a different input) computed by a block that has its main
+path's layers and uses its convolutions: changing conv1 or conv2 must change the output. The
+notebook's own outputs count when running their block again on their input gives them back.
+Where a device mistake stopped the notebook's demo on this machine, the shapes are read in the run
+where it did not stop (the device item charges the mistake).
 """
 
 from __future__ import annotations
+
+import ast
 
 import numpy as np
 import pytest
 
 from autograder import reference
-from autograder.graders import fail, points
-from autograder.graders.checks import close, conv_text, describe_error, live, probe, result_or_error
+from autograder.graders import blocks, fail, points
+from autograder.graders.checks import (close, conv_text, describe_error, device_related, live, probe,
+                                       result_or_error, vars_world)
 
 CELL = "test_residual_block_shapes"
 WORLDS = ["real"]
@@ -34,22 +42,26 @@ HIDDEN_CASES = {
     "hidden-4": ("a batch of one, an odd non-square input and stride 2", (8, 16, 2), [1, 8, 17, 11]),
     "hidden-5": ("few input channels", (3, 8, 1), [5, 3, 12, 12]),
     "hidden-6": ("small maps at stride 2", (64, 64, 2), [2, 64, 7, 7]),
+    "hidden-7": ("fewer output channels than input channels", (24, 12, 1), [2, 24, 10, 10]),
+    "hidden-8": ("stride 3", (12, 12, 3), [2, 12, 13, 10]),
+    "hidden-9": ("a block built with two arguments (the default stride)", (12, 12), [2, 12, 9, 9]),
 }
-MAIN_CASES = {"projection-block": ((8, 16, 2), [4, 8, 10, 10]), "identity-block": ((8, 8, 1), [4, 8, 9, 9])}
+MAIN_CASES = {"projection-block": "b-8-16-2", "identity-block": "b-8-8-1"}
+PRINTED = {"output_tensor_2": "Output shape (changed dim)"}
 
 
 def probes(seed: int) -> list[dict]:
     specs = [{"id": f"shapes/{name}", "op": "block_shapes", "args": list(args), "input": shape, "seed": seed + i}
              for i, (name, (args, shape)) in enumerate(SEED_CASES.items())]
     # hidden cases run after the notebook's last cell (with its class as it was here): no later
-    # cell can print what the block was built with
+    # cell can print what the block was asked to do
     specs += [{"id": f"shapes/{name}", "op": "block_shapes", "args": list(args), "input": shape, "seed": seed + 10 + i,
                "defer": True} for i, (name, (_, args, shape)) in enumerate(HIDDEN_CASES.items())]
-    specs.append({"id": "shapes/vars", "op": "shapes", "vars": {k: list(v) for k, v in SEED_SOURCES.items()}})
-    specs += [{"id": f"main/{name}", "op": "block_numeric", "args": list(args), "input": shape, "seed": seed + 30 + i,
-               "modes": ["train", "eval"], "silence": None}
-              for i, (name, (args, shape)) in enumerate(MAIN_CASES.items())]
-    return specs
+    # the notebook's own tensors, in both worlds: where a device mistake stopped the demo in one
+    specs.append({"id": "shapes/vars", "op": "shapes", "vars": {k: list(v) for k, v in SEED_SOURCES.items()},
+                  "configs": {"output_tensor_1": [64, 64, 1], "output_tensor_2": [64, 128, 2]}, "seed": seed + 5,
+                  "worlds": ["real", "counterfactual"]})
+    return specs + blocks.numeric_probes(seed)
 
 
 def warm_up(seed: int) -> None:
@@ -62,19 +74,20 @@ def layers_problem(result: dict) -> str | None:
     if missing:
         return (f"the block has no {', '.join(missing)}: a residual block computes its output with these layers "
                 "(they keep the scaffold's names)")
-    depends = result.get("depends")
-    if "depends" in result:  # evidence from the layers' behaviour: changing a layer must change the output
-        if not isinstance(depends, dict):
+    if "depends" in result:  # evidence from the layers' behaviour: changing a convolution must change the output
+        uses = blocks.uses_convolutions(result)
+        if uses is None:
             return "the block could not be run a second time on a small input to see which layers it uses"
-        unused = [name for name in ("conv1", "bn1", "conv2", "bn2") if depends.get(name) is not True]
-        if unused:
-            return (f"its output does not change when {', '.join(unused)} change{'s' if len(unused) == 1 else ''}: "
-                    "forward must compute the output with conv1, bn1, conv2 and bn2")
+        if not uses:
+            unused = [n for n in ("conv1", "conv2") if (result.get("depends") or {}).get(n) is not True]
+            return (f"its output does not change when {' or '.join(unused)} change{'s' if len(unused) == 1 else ''}: "
+                    "forward must compute the output with the block's layers")
     return None
 
 
-def shape_problem(args: tuple[int, int, int], input_shape: list[int], got: list[int] | None, hidden: bool) -> str | None:
-    cin, cout, stride = args
+def shape_problem(args: tuple, input_shape: list[int], got: list[int] | None, hidden: bool) -> str | None:
+    cin, cout = args[0], args[1]
+    stride = args[2] if len(args) > 2 else 1
     want = reference.block_output_shape(cin, cout, stride, input_shape)
     if got == want:
         return None
@@ -85,49 +98,83 @@ def shape_problem(args: tuple[int, int, int], input_shape: list[int], got: list[
     if got[1] != want[1]:
         return ("the output does not have out_channels channels" if hidden else
                 f"the output has {got[1]} channels instead of out_channels = {cout}")
+    if len(args) == 2:
+        return "height and width changed for a block built without a stride: the default stride must be 1"
     if stride == 1:
         return "height and width changed at stride 1: both 3x3 convolutions need padding=1 to keep them"
-    return ("height and width are not what stride 2 gives: conv1 applies the block's stride with padding 1, "
-            "and conv2 keeps the size (stride 1, padding 1)")
-
-
-def _call(args: tuple[int, int, int]) -> str:
-    return f"ResidualBlock({args[0]}, {args[1]}, stride={args[2]})"
+    return ("height and width are not what the block's stride gives: conv1 applies the block's stride with "
+            "padding 1, and conv2 keeps the size (stride 1, padding 1)")
 
 
 @points(0.25)
 @pytest.mark.parametrize("case", list(SEED_CASES))
 def test_residual_block_shapes_seed_cases(submission, case):
     args, shape = SEED_CASES[case]
-    result = result_or_error(submission, probe(submission, f"shapes/{case}"), f"{_call(args)} on a {tuple(shape)} batch")
+    result = result_or_error(submission, probe(submission, f"shapes/{case}"), f"{blocks.call(args)} on a {tuple(shape)} batch")
     problem = shape_problem(args, shape, result["shape"], hidden=False) or live(result) or layers_problem(result)
     if problem:
-        fail(f"{_call(args)} on a {tuple(shape)} batch: {problem}.")
+        fail(f"{blocks.call(args)} on a {tuple(shape)} batch: {problem}.")
+
+
+def printed_problem(submission, name: str) -> str | None:
+    """The demo prints `name`'s shape in the line that says so (the exercise's blank): it must
+    print the tensor's own .shape, not another tensor's and not the answer typed in."""
+    label = PRINTED.get(name)
+    cell = next((c for c in submission.plan["cells"] if c.get("grade_id") == "residual_block_demo"), None)
+    if label is None or cell is None:
+        return None
+    try:
+        tree = ast.parse(cell["source"])
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+            text = ast.unparse(node)
+            if label in text:
+                shown = [n for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr == "shape"]
+                if any(isinstance(n.value, ast.Name) and n.value.id == name for n in shown) or \
+                        any(isinstance(c.func, ast.Attribute) and c.func.attr == "size" and
+                            isinstance(c.func.value, ast.Name) and c.func.value.id == name
+                            for c in ast.walk(node) if isinstance(c, ast.Call)):
+                    return None
+                return (f"the line printing '{label}' must print {name}.shape (the blank is the tensor whose shape it "
+                        "shows)")
+    return None
 
 
 @points(0.25)
 @pytest.mark.parametrize("name", list(SEED_VARS))
 def test_residual_block_shapes_seed_outputs(submission, name):
-    found = probe(submission, "shapes/vars").get(name, {})
+    world = vars_world(submission, "shapes/vars", name)
+    found = probe(submission, "shapes/vars", world).get(name, {})
     got, want = found.get("shape"), SEED_VARS[name]
     if got is None:
         fail(f"{name} is not defined when the checks run: "
              + (submission.first_failure_before("shapes/vars", name=name) or "the cell that makes it did not run") + ".")
-    if got != want:
-        hint = " block_change_dim needs the stride that halves height and width." if name == "output_tensor_2" else ""
-        fail(f"{name} has the shape {tuple(got)}, not {tuple(want)}.{hint}")
-    sample = np.asarray(found["sample"])
-    if not np.isfinite(sample).all() or float(sample.max()) == float(sample.min()):
-        fail(f"{name} holds a single repeated value: a block's output depends on its input.")
     block, given = SEED_SOURCES[name]
-    problem = layers_problem(found)
+    if got != want:
+        if got[:2] == want[:2] and name == "output_tensor_2":
+            hint = " block_change_dim needs the stride that halves height and width."
+        elif got[0] == want[0] and got[1] != want[1]:
+            hint = f" {block} must give {want[1]} channels."
+        else:
+            hint = ""
+        fail(f"{name} has the shape {tuple(got)}, not {tuple(want)}.{hint}")
+    if found.get("data", True):
+        sample = np.asarray(found["sample"])
+        if not np.isfinite(sample).all() or float(sample.max()) == float(sample.min()):
+            fail(f"{name} holds a single repeated value: a block's output depends on its input.")
+        problem = layers_problem(found)
+        if problem:
+            fail(f"{name} comes from {block}, but {problem}.")
+        if not found.get("reproduced"):
+            fail(f"{name} is not what {block}({given}) gives: compute it by calling the block on its input.")
+    problem = printed_problem(submission, name)
     if problem:
-        fail(f"{name} comes from {block}, but {problem}.")
-    if not found.get("reproduced"):
-        fail(f"{name} is not what {block}({given}) gives: compute it by calling the block on its input.")
+        fail(f"{name}: {problem}.")
 
 
-@points(1 / 6)
+@points(1 / 9)
 @pytest.mark.parametrize("case", list(HIDDEN_CASES))
 def test_residual_block_shapes_hidden_cases(submission, case):
     label, args, shape = HIDDEN_CASES[case]
@@ -139,57 +186,95 @@ def test_residual_block_shapes_hidden_cases(submission, case):
 
 
 GENERIC = "conv1 -> BatchNorm -> ReLU -> conv2 -> BatchNorm does not compute what it should"
+VARIANT_WORDS = {
+    "no first relu": "there is no ReLU between bn1 and conv2",
+    "relu before bn1": "the first ReLU comes before bn1; it belongs after it: relu(bn1(conv1(x)))",
+    "bn2 skipped": "bn2 is never applied: the main path ends with bn2(conv2(...))",
+    "bn1 used twice": "bn1 is applied after conv2 as well; after conv2 comes bn2",
+    "bn2 before conv2": "bn2 is applied before conv2; it belongs after it: bn2(conv2(...))",
+}
 
 
 def main_path_problem(result: dict, cin: int, cout: int, stride: int) -> str:
     main = result["main"]
     missing = [k for k, v in main.items() if v is None]
     if missing:
-        return f"the block has no {', '.join(missing)} (the main path's layers keep the scaffold's names)"
+        return (f"the block has no {', '.join(missing)} (the main path's layers keep the scaffold's names, or are "
+                "built in their order: conv, BatchNorm, conv, BatchNorm)")
     conv1, conv2 = main["conv1"], main["conv2"]
-    if conv1.get("type") == "Conv2d":
-        if conv1["kernel"] != [3, 3]:
-            return "conv1 must be a 3x3 convolution (kernel_size=3)"
-        if conv1["stride"] != [stride, stride]:
-            return "conv1 must apply the block's stride (stride=stride)"
-        if conv1["padding"] not in ([1, 1], "same"):
-            return "conv1 needs padding=1, so that a 3x3 kernel keeps the size at stride 1"
-        if conv1["bias"]:
-            return "conv1 must have no bias (bias=False): BatchNorm follows it"
-    if main["bn1"].get("features") not in (None, cout):
-        return "bn1 must normalise conv1's output, which has out_channels channels"
-    if conv2.get("type") == "Conv2d":
-        if (conv2["in"], conv2["out"]) != (cout, cout):
-            return "conv2 must go from out_channels to out_channels"
-        if conv2["kernel"] != [3, 3]:
-            return "conv2 must be a 3x3 convolution"
-        if conv2["stride"] != [1, 1]:
-            return "conv2 must use stride 1: only conv1 applies the block's stride"
-        if conv2["padding"] not in ([1, 1], "same"):
-            return "conv2 needs padding=1 (or 'same') to keep the size"
-        if conv2["bias"]:
-            return "conv2 must have no bias (bias=False): BatchNorm follows it"
-    if main["bn2"].get("features") not in (None, cout):
-        return "bn2 must normalise conv2's output, which has out_channels channels"
+    for name, conv, want_in, want_stride in (("conv1", conv1, cin, stride), ("conv2", conv2, cout, 1)):
+        if conv.get("type") != "Conv2d":
+            return f"{name} must be an nn.Conv2d"
+        if (conv["in"], conv["out"]) != (want_in, cout):
+            return (f"{name} must go from {'in_channels' if name == 'conv1' else 'out_channels'} to out_channels")
+        if conv["kernel"] != [3, 3]:
+            return f"{name} must be a 3x3 convolution (kernel_size=3)"
+        if conv["stride"] != [want_stride, want_stride]:
+            return ("conv1 must apply the block's stride (stride=stride)" if name == "conv1" else
+                    "conv2 must use stride 1: only conv1 applies the block's stride")
+        if conv.get("dilation") not in (None, [1, 1]):
+            return f"{name} must not be dilated (dilation=1)"
+        if conv["padding"] not in ([1, 1], "same"):
+            return f"{name} needs padding=1, so that a 3x3 kernel keeps the size at stride 1"
+        if conv["bias"]:
+            return f"{name} must have no bias (bias=False): BatchNorm follows it"
+    for name in ("bn1", "bn2"):
+        bn = main[name]
+        if bn.get("type") != "BatchNorm2d":
+            return f"{name} must be an nn.BatchNorm2d (normalising each channel over the batch)"
+        if bn.get("features") not in (None, cout):
+            return f"{name} must normalise its conv's output, which has out_channels channels"
+        if bn.get("affine") is False:
+            return f"{name} must learn its scale and shift (affine=True, the default)"
+        if bn.get("track_running_stats") is False:
+            return f"{name} must keep running statistics (track_running_stats=True, the default) for eval mode"
     if result.get("load"):
         bad = result["load"][0]
         return f"{bad['param']} has the shape {tuple(bad['found'] or ())}, which does not fit the main path"
-    return (GENERIC + ": check conv1 "
-            f"{conv_text(conv1)} and conv2 {conv_text(conv2)}")
+    return GENERIC + f": check conv1 {conv_text(conv1)} and conv2 {conv_text(conv2)}"
+
+
+def _name_the_variant(submission, name: str, mode: str, y: np.ndarray, s: np.ndarray) -> str | None:
+    (cin, cout, stride), shape = blocks.NUMERIC_CASES[name]
+    seed = blocks.spec(submission, name)["seed"]
+    for variant in reference.MAIN_PATH_VARIANTS:
+        m = reference.main_path_variant(cin, cout, stride, seed, shape, mode, variant)
+        if blocks.join_form(y, m, s):
+            return VARIANT_WORDS[variant]
+    return None
 
 
 @points(0.5)
 @pytest.mark.parametrize("case", list(MAIN_CASES))
 def test_residual_block_shapes_main_path(submission, case):
-    (cin, cout, stride), shape = MAIN_CASES[case]
-    result = result_or_error(submission, probe(submission, f"main/{case}"), f"Building {_call((cin, cout, stride))}")
-    spec = next(p for p in submission.plan_probes(CELL) if p["id"] == f"main/{case}")
-    for mode in ("train", "eval"):
-        got = result["modes"][mode]["M"]
-        expected = reference.block_outputs(cin, cout, stride, spec["seed"], shape, mode)["M"]
-        if isinstance(got, np.ndarray) and close(got, expected):
-            continue
-        problem = main_path_problem(result, cin, cout, stride)
-        if isinstance(got, dict) and "error" in got and problem.startswith(GENERIC):
-            problem = f"it raised {describe_error(got['error'])}"
-        fail(f"Main path of {_call((cin, cout, stride))} in {mode} mode: {problem}.")
+    name = MAIN_CASES[case]
+    (cin, cout, stride), shape = blocks.NUMERIC_CASES[name]
+    call = blocks.call((cin, cout, stride))
+    result = blocks.run(submission, name, f"Building {call}")
+    for mode in blocks.MODES:
+        outs = result["modes"][mode]
+        ref = blocks.expected(submission, name, mode)
+        y = outs["Y"]
+        s = blocks.observed_shortcut(outs, ref["x"])
+        form = blocks.join_form(y, ref["M"], s if s is not None else ref["S"])
+        if form is None:
+            problem = main_path_problem(result, cin, cout, stride)
+            if problem.startswith(GENERIC):
+                if isinstance(y, dict) and "error" in y:
+                    problem = f"it raised {describe_error(y['error'])}"
+                elif s is not None and isinstance(y, np.ndarray):
+                    problem = _name_the_variant(submission, name, mode, y, s) or problem
+            fail(f"Main path of {call} in {mode} mode: {problem}.")
+        if mode == "train":
+            grads = outs.get("grads") or {}
+            if not grads:
+                fail(f"Main path of {call}: no gradient reaches conv1, bn1, conv2 or bn2, so the block cannot learn: "
+                     "the main path must not be detached (no .detach(), no torch.no_grad() in forward).")
+            w = blocks.upstream(submission, name)
+            into_main = w * (y > 0) if form == "relu" else w
+            want = reference.main_path_grads(cin, cout, stride, blocks.spec(submission, name)["seed"], shape, mode,
+                                             into_main)
+            wrong = [k for k, v in want.items() if not (isinstance(grads.get(k), np.ndarray) and close(grads[k], v))]
+            if wrong:
+                fail(f"Main path of {call}: the gradients of {', '.join(wrong)} are not what the main path's "
+                     "computation gives: the main path must not be detached or computed outside autograd.")
