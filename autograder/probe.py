@@ -28,6 +28,7 @@ _ACTIVATIONS = (torch.nn.ReLU, torch.nn.ReLU6, torch.nn.LeakyReLU, torch.nn.ELU,
 _type_name = type.__dict__["__name__"].__get__
 _Size = torch.Size
 _make_input, _make_block_params, _make_resnet_params = seeded.make_input, seeded.make_block_params, seeded.make_resnet_params
+_needs_projection, _block_output_shape = seeded.needs_projection, seeded.block_output_shape
 JOB_COMPOSE, JOB_RESNET, JOB_OBSERVE = student_side.compose, student_side.resnet_outputs, student_side.observe
 _ERR = {"cell": None, "line": None, "code": None}
 
@@ -478,7 +479,8 @@ def probe_block_numeric(spec, pre, ctx, cls, blobs):
         result["load"] = load_block(parts, rest, params)
         ctx["call"](JOB_SET_MODE, (block, train), ctx["cell_seconds"])
         outs = _observed(ctx, block, parts, x, w, train, blobs)
-        if "error" in outs["Y"]:
+        projecting = _needs_projection(cin, spec["args"][1], spec["args"][2])
+        if "error" in outs["Y"] or (projecting and outs["S"].get("kind") == "identity"):
             outcome = ctx["call"](JOB_COMPOSE, (tuple(parts[n] for n in MAIN_PARTS), tuple(rest), block, x),
                                   ctx["cell_seconds"])
             ctx["keep"].append(outcome)
@@ -548,6 +550,7 @@ def probe_shapes(spec, pre, ctx, blobs):
             out[name] = entry
             continue
         entry["sample"] = add_array(blobs, value, SAMPLE)
+        entry["deterministic"] = True
         block, given = field(ns, block_name), field(ns, input_name)
         if block is not None and is_module(block):
             training = field(_idict(block), "training") is not False  # as the notebook left it
@@ -560,8 +563,11 @@ def probe_shapes(spec, pre, ctx, blobs):
                                                 min(w, 5)))
                 entry["depends"] = depends_on(ctx, block, parts, small, pre.get(name))
             if exact_tensor(given):
-                again, _ = _forward(ctx, block, (given,), train=training)
-                if again is not None and exact_tensor(again[0]):
+                again, _ = _forward(ctx, block, (given, given), train=training)
+                if again is not None and exact_tensor(again[0]) and exact_tensor(again[1]):
+                    with _DisableTorchFunction():
+                        entry["deterministic"] = bool(list(_size(again[0])) == list(_size(again[1])) and
+                                                      _allclose(again[0], again[1], rtol=1e-5, atol=1e-6))
                     with _DisableTorchFunction():
                         a = _to(again[0], device="cpu")
                         b = _to(value, device="cpu")
@@ -620,6 +626,7 @@ def probe_device(spec, pre, ctx, blobs):
         "output": _tensor_place(field(ns, "output")),
         "demo": {name: (_places(field(ns, name)) if name.startswith("block") else _tensor_place(field(ns, name)))
                  for name in spec.get("demo", ())},
+        "demo_defined": [name for name in spec.get("demo", ()) if field(ns, name) is not None],
     }
     seen = (result["model"] or []) + [result["images"], result["output"]] + [
         p for v in result["demo"].values() for p in (v if type(v) is list else [v])]
@@ -652,7 +659,7 @@ def make_probes(plan, world):
                 pre[spec["id"]] = {"params": _make_block_params(cin, cout, stride, spec["seed"], spec.get("silence")),
                                    "inputs": {mode: _make_input(spec["input"], spec["seed"] + (1 if mode == "train" else 2))
                                               for mode in spec["modes"]}}
-                pre[spec["id"]]["upstream"] = _make_input(seeded.block_output_shape(cin, cout, stride, spec["input"]),
+                pre[spec["id"]]["upstream"] = _make_input(_block_output_shape(cin, cout, stride, spec["input"]),
                                                           spec["seed"] + 5)
                 if spec.get("depends"):
                     pre[spec["id"]]["small"] = _make_input([2, cin, 6, 5], spec["seed"] + 7)

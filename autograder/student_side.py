@@ -199,7 +199,9 @@ def observe(block, x, w, main: tuple, grads: bool) -> dict:
     x_in = x.detach().clone().requires_grad_(grads)
 
     def hook(module, inputs, output):
-        if inputs and inputs[0] is x_in:
+        first = inputs[0] if inputs else None
+        if first is x_in or (isinstance(first, torch.Tensor) and first.shape == x_in.shape
+                             and first.data_ptr() == x_in.data_ptr()):  # x, or x.detach()
             calls.append((module, output))
 
     out: dict = {"S": ("unknown", None)}

@@ -104,16 +104,36 @@ def broken_main_path(outs: dict) -> bool:
         isinstance(m, np.ndarray) and isinstance(s, np.ndarray) and m.shape != s.shape)
 
 
+JOINS = {  # how a block's output can be made of main path m and shortcut s (only "relu" is right)
+    "relu": lambda m, s: np.maximum(m + s, 0),
+    "sum": lambda m, s: m + s,  # no final ReLU
+    "relu before": lambda m, s: np.maximum(m, 0) + s,  # ReLU before the addition, none after
+    "relu twice": lambda m, s: np.maximum(np.maximum(m, 0) + s, 0),
+    "main only, relu": lambda m, s: np.maximum(m, 0),  # the shortcut never added
+    "main only": lambda m, s: m,
+}
+
+
 def join_form(y: np.ndarray, m: np.ndarray, s: np.ndarray) -> str | None:
-    """How the block's output y is made of main path m and shortcut s: "relu" for relu(m + s), "sum" for
-    m + s (no final ReLU), None for neither."""
-    if not isinstance(y, np.ndarray) or m is None or s is None or y.shape != m.shape or m.shape != s.shape:
+    """Which of JOINS makes the block's output y of main path m and shortcut s (None: none does)."""
+    if not isinstance(y, np.ndarray) or m is None or y.shape != m.shape:
         return None
-    if close(y, np.maximum(m + s, 0)):
-        return "relu"
-    if close(y, m + s):
-        return "sum"
+    for name, join in JOINS.items():
+        if name.startswith("main only") or (s is not None and s.shape == m.shape):
+            if close(y, join(m, s if s is not None else m)):
+                return name
     return None
+
+
+def upstream_into_main(form: str, y: np.ndarray, m: np.ndarray, s: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """What reaches the main path's output from sum(y * w), for the join form the block has."""
+    if form in ("relu", "main only, relu"):
+        return w * (y > 0)
+    if form == "relu before":
+        return w * (m > 0)
+    if form == "relu twice":
+        return w * (y > 0) * (m > 0)
+    return w
 
 
 __all__ = ["NUMERIC_CASES", "MODES", "numeric_probes", "call", "run", "spec", "expected", "upstream",

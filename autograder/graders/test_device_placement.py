@@ -1,5 +1,5 @@
-"""device_placement (2 points, 0.2 per check and world): `device`, and the model, the batch, the
-output and the demo's blocks and tensors on it.
+"""device_placement (2 points, 0.25 per check and world): `device`, and on it the models (resnet_model
+and the demo's two blocks), the batches (images and the demo's two inputs) and the output.
 
 The notebook runs twice: on this machine as it is, and in a counterfactual world where the
 answer of torch.cuda.is_available() is flipped (on a machine without a GPU, tensors sent to
@@ -27,7 +27,7 @@ from autograder.graders.checks import device_related, probe, result_or_error
 CELL = "test_device_placement"
 WORLDS = ["real", "counterfactual"]
 WORLD_WORDS = {"real": "on this machine", "counterfactual": "in the run with CUDA {flipped}"}
-DEMO = ("block_same_dim", "block_change_dim", "input_tensor_1", "input_tensor_2", "output_tensor_1", "output_tensor_2")
+DEMO = ("block_same_dim", "block_change_dim", "input_tensor_1", "input_tensor_2")
 
 
 def probes(seed: int) -> list[dict]:
@@ -58,8 +58,18 @@ def _device_type(result: dict, world_mode: str | None) -> str | None:
     return "cuda" if kind == "meta" and world_mode == "cuda-simulated" else kind
 
 
+def _device_right(submission, world: str) -> bool:
+    result = probe(submission, "device", world)
+    run = submission.world(world)
+    return "error" not in result and result["device"]["defined"] and \
+        _device_type(result, run.mode) == ("cuda" if run.cuda else "cpu") and result["device"].get("index") in (None, 0)
+
+
 def _stopped_by_other_mistake(submission, world: str, var: str) -> bool:
-    """The variable is missing because an earlier cell stopped with an error that is not a device error."""
+    """The variable is missing because an earlier cell stopped with an error that is not a device
+    error, while device itself is right (so the device item has nothing of its own to charge)."""
+    if not _device_right(submission, world):
+        return False
     run = submission.world(world)
     index = submission.probe_index("device")
     failed = [c for i, c in sorted(run.cells.items()) if index is not None and i < index and c.get("status") != "ok"
@@ -92,7 +102,7 @@ def _moves_to_device(submission, name: str) -> bool:
     return False
 
 
-@points(0.2)
+@points(0.25)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_choice(submission, world):
     result, where, _ = _facts(submission, world)
@@ -135,32 +145,33 @@ def _missing(submission, world, what, var) -> None:
                                                            "the cell that makes it did not finish") + ".")
 
 
-@points(0.2)
+@points(0.25)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
-def test_device_placement_model(submission, world):
+def test_device_placement_models(submission, world):
     result, _, _ = _facts(submission, world)
     if result["model"] is None:
         _missing(submission, world, "the model", "resnet_model")
     _check_place(submission, world, "the model", result["model"], "call resnet_model.to(device)", "resnet_model")
+    _check_demo(submission, world, result, ("block_same_dim", "block_change_dim"))
 
 
-@points(0.2)
+@points(0.25)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
-def test_device_placement_batch(submission, world):
+def test_device_placement_batches(submission, world):
     result, _, _ = _facts(submission, world)
     run = submission.world(world)
     expected = _expected_place(result, run)
     images, output, model = result["images"], result["output"], result["model"]
-    if images is not None and images != expected and output == expected and model == [expected]:
-        return  # moved inside the call: the output on device shows the model's input was
+    moved_in_call = images is not None and images != expected and output == expected and model == [expected]
     if images is None:
-        if _stopped_by_other_mistake(submission, world, "images") and _moves_to_device(submission, "images"):
-            return  # no batch because of a data mistake; the notebook does move it
-        _missing(submission, world, "the batch of images", "images")
-    _check_place(submission, world, "the batch of images", images, "images = images.to(device)", "images")
+        if not (_stopped_by_other_mistake(submission, world, "images") and _moves_to_device(submission, "images")):
+            _missing(submission, world, "the batch of images", "images")
+    elif not moved_in_call:  # else: moved inside the call; the output on device shows the model's input was
+        _check_place(submission, world, "the batch of images", images, "images = images.to(device)", "images")
+    _check_demo(submission, world, result, ("input_tensor_1", "input_tensor_2"))
 
 
-@points(0.2)
+@points(0.25)
 @pytest.mark.parametrize("world", ["real", "counterfactual"])
 def test_device_placement_output(submission, world):
     result, _, _ = _facts(submission, world)
@@ -175,18 +186,20 @@ def test_device_placement_output(submission, world):
                  "output")
 
 
-@points(0.2)
-@pytest.mark.parametrize("world", ["real", "counterfactual"])
-def test_device_placement_demo(submission, world):
-    result, _, _ = _facts(submission, world)
+def _check_demo(submission, world, result, names) -> None:
+    """The demo's blocks (their parameters; a block without any has nothing to place) or inputs."""
     demo = result.get("demo") or {}
-    for name in DEMO:
+    for name in names:
         found = demo.get(name)
         if found is None:
-            if name.startswith("output") and _stopped_by_other_mistake(submission, world, name):
-                continue  # the block's own mistake stopped the demo before its outputs
+            if name.startswith("block") and _block_without_parameters(submission, world, name):
+                continue
             if _stopped_by_other_mistake(submission, world, name) and _moves_to_device(submission, name):
                 continue
             _missing(submission, world, f"the demo's {name}", name)
-        fix = f"{name} = ...to(device)" if not name.startswith("output") else "compute it from the demo's block and input on device"
-        _check_place(submission, world, f"the demo's {name}", found, fix, name)
+        _check_place(submission, world, f"the demo's {name}", found, f"{name} = ... .to(device)", name)
+
+
+def _block_without_parameters(submission, world, name) -> bool:
+    """The demo block exists but holds no tensor (the device probe saw none): nothing to place."""
+    return name in (probe(submission, "device", world).get("demo_defined") or [])
