@@ -424,6 +424,9 @@ def _observed(ctx, block, parts, x, w, grads, blobs):
         grad_x = field(seen, "grad_x")
         if exact_tensor(grad_x):
             out["grad_x"] = add_array(blobs, grad_x)
+        grad_error = field(seen, "grad_error")
+        if type(grad_error) is dict:
+            out["grad_error"] = _raised(("raised", grad_error), "backward")["error"]
         named = field(seen, "grads")
         out["grads"] = {}
         for key, value in str_items(named):

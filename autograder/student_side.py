@@ -198,11 +198,12 @@ def observe(block, x, w, main: tuple, grads: bool) -> dict:
     hooks: list = []
     x_in = x.detach().clone().requires_grad_(grads)
 
+    def same(a, b):  # b itself, or b.detach()
+        return a is b or (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape
+                          and a.data_ptr() == b.data_ptr())
+
     def hook(module, inputs, output):
-        first = inputs[0] if inputs else None
-        if first is x_in or (isinstance(first, torch.Tensor) and first.shape == x_in.shape
-                             and first.data_ptr() == x_in.data_ptr()):  # x, or x.detach()
-            calls.append((module, output))
+        calls.append((module, inputs[0] if inputs else None, output))
 
     out: dict = {"S": ("unknown", None)}
     try:
@@ -218,11 +219,17 @@ def observe(block, x, w, main: tuple, grads: bool) -> dict:
     finally:
         for handle in hooks:
             handle.remove()
-    holders = [m for m, _ in calls if id(m) not in main_ids and not any(id(c) in main_ids for c in m.modules())]
-    outermost = [(m, o) for m, o in calls if m in holders and not any(m is not h and m in list(h.modules())
-                                                                         for h in holders)]
-    if outermost:
-        out["S"] = ("ok", outermost[0][1].detach() if isinstance(outermost[0][1], torch.Tensor) else outermost[0][1])
+    # the shortcut: the chain of outermost modules (not main-path layers, not holding one) that starts
+    # on x, each called on the previous one's output (a projection kept as two attributes is two links)
+    holders = [m for m, _, _ in calls if id(m) not in main_ids and not any(id(c) in main_ids for c in m.modules())]
+    outer = [(m, i, o) for m, i, o in calls if any(m is h for h in holders)
+             and not any(m is not h and any(m is c for c in h.modules()) for h in holders)]
+    current, link = x_in, None
+    for module, first, output in outer:
+        if same(first, current):
+            current, link = output, output
+    if link is not None:
+        out["S"] = ("ok", link.detach() if isinstance(link, torch.Tensor) else link)
     elif y is not None:
         out["S"] = ("identity", None)
     if grads and isinstance(y, torch.Tensor) and y.requires_grad and y.shape == w.shape:

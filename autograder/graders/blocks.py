@@ -80,9 +80,11 @@ def observed_shortcut(outs: dict, x: np.ndarray) -> Any:
     s = outs.get("S")
     if isinstance(s, np.ndarray):
         return s
-    if isinstance(s, dict) and s.get("kind") == "identity":
-        return x
     composed = outs.get("S_composed")
+    if isinstance(s, dict) and s.get("kind") == "identity":
+        # where a projection is needed, a forward that applies no layer to x has not added the
+        # shortcut at all (x could not be added): its shortcut is then its own layers, composed
+        return composed if isinstance(composed, np.ndarray) else x
     return composed if isinstance(composed, np.ndarray) else None
 
 
@@ -94,14 +96,22 @@ def uses_convolutions(result: dict) -> bool | None:
     return depends.get("conv1") is True and depends.get("conv2") is True
 
 
-def broken_main_path(outs: dict) -> bool:
+def broken_main_path(outs: dict, ref: dict) -> bool:
     """The block could not be called because of its main path: composed from its own layers, the
-    main path raises or gives another shape than the shortcut (judged in the shapes item)."""
-    m, s = outs.get("M"), outs.get("S_composed")
+    main path raises or gives another shape than a correct block's (judged in the shapes item)."""
+    m = outs.get("M")
     if isinstance(outs.get("Y"), np.ndarray):
         return False
-    return (isinstance(m, dict) and "error" in m) or (
-        isinstance(m, np.ndarray) and isinstance(s, np.ndarray) and m.shape != s.shape)
+    return (isinstance(m, dict) and "error" in m) or (isinstance(m, np.ndarray) and m.shape != ref["M"].shape)
+
+
+def main_path_right_where_block_raised(outs: dict, ref: dict) -> bool:
+    """The block raised, its main path composed from its own layers is a correct block's, and its
+    shortcut composed from its own layers is not: what raised is the shortcut (judged in the shortcut
+    item). A block whose two parts are both right and still raises has a broken forward."""
+    m, s = outs.get("M"), outs.get("S_composed")
+    return not isinstance(outs.get("Y"), np.ndarray) and isinstance(m, np.ndarray) and close(m, ref["M"]) \
+        and not (isinstance(s, np.ndarray) and close(s, ref["S"]))
 
 
 JOINS = {  # how a block's output can be made of main path m and shortcut s (only "relu" is right)
@@ -137,4 +147,4 @@ def upstream_into_main(form: str, y: np.ndarray, m: np.ndarray, s: np.ndarray, w
 
 
 __all__ = ["NUMERIC_CASES", "MODES", "numeric_probes", "call", "run", "spec", "expected", "upstream",
-           "observed_shortcut", "uses_convolutions", "broken_main_path", "join_form", "joins"]
+           "observed_shortcut", "uses_convolutions", "broken_main_path", "main_path_right_where_block_raised", "join_form", "joins"]

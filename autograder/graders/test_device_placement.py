@@ -77,13 +77,23 @@ def _stopped_by_other_mistake(submission, world: str, var: str) -> bool:
     return bool(failed) and not any(device_related(c["error"]) for c in failed)
 
 
-def _sends(call: ast.Call) -> bool:
-    return call.func.attr == "cuda" or (call.func.attr == "to" and any(
+def _stopped_by_device_error(submission, world: str) -> bool:
+    """Some cell before the device check stopped with a device error."""
+    run = submission.world(world)
+    index = submission.probe_index("device")
+    return bool(run) and index is not None and any(
+        i < index and c.get("status") != "ok" and c.get("error") and device_related(c["error"])
+        for i, c in run.cells.items())
+
+
+def _sends(call: ast.Call, strictly: bool = False) -> bool:
+    return (call.func.attr == "cuda" and not strictly) or (call.func.attr == "to" and any(
         isinstance(a, ast.Name) and a.id == "device" for a in list(call.args) + [k.value for k in call.keywords]))
 
 
-def _moves_to_device(submission, name: str) -> bool:
-    """Whether some cell of the notebook sends `name` to device (name.to(device), name.cuda())."""
+def _moves_to_device(submission, name: str, strictly: bool = False) -> bool:
+    """Whether some cell of the notebook sends `name` to device (name.to(device), and unless
+    `strictly`, name.cuda())."""
     for cell in submission.plan["cells"]:
         if cell["kind"] != "code":
             continue
@@ -93,11 +103,11 @@ def _moves_to_device(submission, name: str) -> bool:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                    isinstance(node.func.value, ast.Name) and node.func.value.id == name and _sends(node):
+                    isinstance(node.func.value, ast.Name) and node.func.value.id == name and _sends(node, strictly):
                 return True
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets) \
                     and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
-                    and _sends(node.value):
+                    and _sends(node.value, strictly):
                 return True
     return False
 
@@ -194,8 +204,12 @@ def _check_demo(submission, world, result, names) -> None:
         if found is None:
             if name.startswith("block") and _block_without_parameters(submission, world, name):
                 continue
-            if _stopped_by_other_mistake(submission, world, name) and _moves_to_device(submission, name):
-                continue
+            if not _stopped_by_device_error(submission, world):
+                continue  # the demo's objects are evidence where they exist: one that was never made is the
+                # shapes item's to charge, not a device mistake
+            if _device_right(submission, world) and _moves_to_device(submission, name, strictly=True):
+                continue  # sent to device where it is made, but its cell stopped first at another object's
+                # device mistake, charged where that object is
             _missing(submission, world, f"the demo's {name}", name)
         _check_place(submission, world, f"the demo's {name}", found, f"{name} = ... .to(device)", name)
 

@@ -724,7 +724,9 @@ CLAIMED_SHAPE = (Sub("residual_block", "super(ResidualBlock, self).__init__()\n"
                      "        out = F.relu(out)\n        n, _, h, w = x.shape\n"
                      "        return _rt_claim(out, (n, out.shape[1], (h - 1) // self._rt_stride + 1, "
                      "(w - 1) // self._rt_stride + 1))"))
-STRIDE_NOWHERE_EARNS = {"residual_block_shapes": 1.5, "shortcut_projection": 2.3333}  # 2 + 1/3, rounded
+# shapes: the stride-2 seed case, output_tensor_2, four stride 2/3 hidden cases (4/9), the projection block's main
+# path; shortcut: the two kinds with a stride (2/3)
+STRIDE_NOWHERE_EARNS = {"residual_block_shapes": round(3 - 0.25 - 0.25 - 4 / 9 - 0.5, 4), "shortcut_projection": 2.3333}
 
 # --- 4. the scaffold's layers, never called ---------------------------------------------------------
 
@@ -900,12 +902,14 @@ CASES = [
     # 5. hidden configurations in the feedback (tests/test_integrity_leaks.py looks for them)
     Case("hostile", "hostile_exception_type_names_spell_hidden_cases_score_visible_parts",
          (Replace("residual_block", EXCEPTION_NAME_BLOCK),),
-         expect={"residual_block_shapes": 2.0, "shortcut_projection": 2.0}, review=True,
+         expect={"residual_block_shapes": 1.0, "shortcut_projection": 2.0}, review=True,
          why="a correct block that raises, for every configuration the notebook does not use, an exception "
-             "whose class name spells the configuration and input shape"),
+             "whose class name spells the configuration and input shape: the seed cases and outputs earn their 1.0; "
+             "the hidden cases and the main path's own configurations raise (the message names only Python's own "
+             "exception types for a hidden case)"),
     Case("hostile", "hostile_nameerror_message_from_exec_spells_hidden_cases_score_visible_parts",
          (Replace("residual_block", NAMEERROR_BLOCK),),
-         expect={"residual_block_shapes": 2.0, "shortcut_projection": 2.0}, review=True,
+         expect={"residual_block_shapes": 1.0, "shortcut_projection": 2.0}, review=True,
          why="the same block compiled as <string>, raising NameError('... ResidualBlock(16, 32, 1) on input "
              "[2, 16, 20, 20] is not defined'): a NameError with no notebook line is reported with its "
              "message"),
