@@ -514,6 +514,7 @@ def probe_resnet(spec, pre, ctx, blobs):
     result = {"conv1": describe(the_layer(found["conv1"] if "conv1" in found else None, _Conv2d)),
               "fc": describe(the_layer(found["fc"] if "fc" in found else None, _Linear)),
               "state": state_shapes(model),
+              "children": {name: _type_name(type(child)) for name, child in found.items()},
               "vars": {}}
     for name in spec.get("shapes_of", []):
         result["vars"][name] = shape_of(field(ns, name))

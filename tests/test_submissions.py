@@ -43,6 +43,24 @@ def test_each_submission_scores_as_expected_item_by_item(graded, name):
         f"{EXPECTED[name]['why']}: review expected {EXPECTED[name]['review']}, reasons {result.review}"
 
 
+def _message_cases() -> list[str]:
+    from tests.submissions.cases_accuracy import MESSAGES
+
+    return [name for name in EXPECTED if name.split("/")[1].removesuffix(".ipynb") in MESSAGES]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _message_cases())
+def test_the_failing_checks_name_the_mistake(graded, name):
+    """For the cases in cases_accuracy.MESSAGES, the messages of the failing checks of the mistake's
+    item say what the mistake is (and not another one)."""
+    from tests.submissions.cases_accuracy import MESSAGES, message_problems
+
+    case = name.split("/")[1].removesuffix(".ipynb")
+    failing = [t.output for t in graded[name].tests if t.item == MESSAGES[case]["item"] and t.score < t.max_score]
+    assert not message_problems(case, failing), "\n".join(failing)
+
+
 def _integrity_cases() -> list[str]:
     from tests.submissions.cases_integrity import CASES as INTEGRITY
 

@@ -105,7 +105,13 @@ def test_resnet18_adaptation_fc(submission):
         problem = f"resnet_model.fc gives {fc['out']} output{'s' if fc['out'] != 1 else ''}; PneumoniaMNIST has 2 classes"
     elif fc["in"] != 512:
         problem = "resnet_model.fc must take the 512 features of ResNet18's last stage (resnet_model.fc.in_features)"
+    elif not fc["bias"]:
+        problem = "resnet_model.fc has no bias: nn.Linear(num_ftrs, 2) keeps its bias (bias=True, the default)"
     _check_output(result.get("fc_out"), _expected(submission)["fc_out"], "resnet_model.fc", problem)
+
+
+# ResNet18's layers that hold no weights (their change does not show in the state's shapes)
+RESNET18_LAYERS = {"relu": "ReLU", "maxpool": "MaxPool2d", "avgpool": "AdaptiveAvgPool2d"}
 
 
 @points(0.5)
@@ -118,6 +124,12 @@ def test_resnet18_adaptation_rest_unchanged(submission):
                      | {k.split(".")[0] for k in got if k not in want and not k.startswith(("conv1.", "fc."))})
     problem = (f"only conv1 and fc should change, but these parts of ResNet18 differ: {', '.join(changed)}"
                if changed else "")
+    layers = result.get("children") or {}
+    replaced = [f"{name} (it is {layers[name]} now)" if name in layers else f"{name} (it is gone)"
+                for name, kind in RESNET18_LAYERS.items() if layers.get(name) != kind]
+    if replaced and not problem:
+        problem = ("only conv1 and fc should change, but ResNet18's layers without weights changed too: "
+                   + ", ".join(replaced))
     _check_output(result.get("rest_out"), _expected(submission)["rest_out"],
                   "resnet_model with its conv1 and fc set aside", problem)
 

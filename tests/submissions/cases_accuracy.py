@@ -625,6 +625,19 @@ MESSAGES = {
 assert set(MESSAGES) <= {c.name for c in CASES}
 
 
+def message_problems(name: str, failing: list[str]) -> list[str]:
+    """What is wrong with the messages of the failing checks of the item MESSAGES names for the case
+    (an empty list: they name the mistake)."""
+    rule = MESSAGES[name]
+    if not failing:
+        return ["no failing check in the item carries a message"]
+    text = "\n".join(failing).lower()
+    missing = [m for m in rule["must"] if m.lower() not in text]
+    wrong = [m for m in rule["must_not"] if m.lower() in text]
+    return ([f"does not say {', '.join(repr(m) for m in missing)}"] if missing else []) + \
+        ([f"says {', '.join(repr(m) for m in wrong)}"] if wrong else [])
+
+
 # Cases the grader does not score fairly yet (measured; tests/test_submissions.py marks them as
 # expected failures, strictly: one that starts to pass must be taken off this list).
 PENDING: frozenset[str] = frozenset()  # every case is scored as its `expect` says
