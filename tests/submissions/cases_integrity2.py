@@ -305,8 +305,10 @@ def _rt_stream(plan, world, mode, mine):
             now = [s for s in cell["probes"] if not s.get("defer")]
             hidden = [s for s in cell["probes"] if s.get("defer")]
             frames.append(_rt_probe_frame(index, cell, now, world, mode, False))
-            if hidden:
-                later.append(_rt_probe_frame(index, cell, hidden, world, mode, True))
+    for index, cell in enumerate(cells[:stop]):  # the hidden cases of every check come last
+        hidden = [s for s in cell.get("probes", ()) if s.get("defer")]
+        if hidden and not cell.get("skip") and world in cell["worlds"]:
+            later.append(_rt_probe_frame(index, cell, hidden, world, mode, True))
     return before, frames + later + [({"kind": "done", "stopped": None, "alerts": []}, [])]
 
 
@@ -442,4 +444,404 @@ CASES += [
              "threads at the first check's place, and the callback takes run_world's send() and plan from "
              "sys._current_frames (allowed there), sends right answers for every check and 'done', and points "
              "the evidence descriptor at /dev/null"),
+]
+
+# --- D. notebook code on the grader's thread: an exact torch.Tensor with Python dispatch -----------
+
+# _make_wrapper_subclass gives a tensor with PyTorch's Python dispatch key; assigning its __class__
+# to torch.Tensor makes it an *exact* tensor (type(t) is torch.Tensor), which the probes accept.
+# Every aten operation on it is answered by type(t).__torch_dispatch__, i.e. torch.Tensor's, which
+# the notebook replaces. The probe of output_tensor_1 detaches it on the grader's thread
+# (DisableTorchFunction does not disable dispatch): the replacement runs there, before the first
+# check's frame is sent, and takes over as in C.
+DISPATCH_TAKEOVER = r'''
+_rt_state["frame"] = "probe_shapes"
+
+
+def _rt_answer(cls, func, types, args=(), kwargs=None):
+    if not _rt_state["done"] and _rt_threading.get_ident() == _RT_MAIN:
+        _rt_state["done"] = _rt_takeover()
+    return _rt_torch.zeros(4, 64, 32, 32)
+
+
+class _RtLazy(_rt_torch.Tensor):
+    pass
+
+
+setattr(_rt_torch.Tensor, "__torch_dispatch__", classmethod(_rt_answer))
+output_tensor_1 = getattr(_rt_torch.Tensor, "_make_wrapper_subclass")(_RtLazy, (4, 64, 32, 32), dtype=_rt_torch.float32)
+output_tensor_1.__class__ = _rt_torch.Tensor
+'''
+# C's takeover, waiting in whichever probe function _rt_state["frame"] names, without the gc part
+TAKEOVER_ONLY = GC_CALLBACK.split("\ndef _rt_callback")[0].replace(
+    '_rt_state = {"done": False, "landing": None}', '_rt_state = {"done": False, "landing": None, "frame": "_settle_threads"}'
+).replace('if "_settle_threads" not in', 'if _rt_state["frame"] not in')
+DISPATCH_THIEF = "# Lazy tensors for the demo\n" + SEEDED + FORGE + STREAM_ONLY + TAKEOVER_ONLY + DISPATCH_TAKEOVER
+
+CASES += [
+    Case("hostile", "hostile_exact_tensor_python_dispatch_runs_on_grader_thread_score_blank_release",
+         (*BLANK_RELEASE, InsertAfter("residual_block_demo", DISPATCH_THIEF)),
+         expect=BLANK_RELEASE_EARNS, review=True,
+         why="the blank release, and output_tensor_1 made an exact torch.Tensor that carries PyTorch's Python "
+             "dispatch key (a wrapper subclass whose __class__ is set to torch.Tensor), with "
+             "torch.Tensor.__torch_dispatch__ replaced: the probe's detach() runs it on the grader's main "
+             "thread, which then sends right answers for every check of that run"),
+]
+
+# --- E. devices: an exact torch.Tensor reports whatever device it was made with --------------------
+
+# The same kind of tensor, without data, on the device where `device` would put it: in the run with
+# a simulated GPU, the batch, the output and every parameter and buffer of the model are replaced by
+# such tensors ("meta"); type(t) is torch.Tensor, so the device check reads their device as the truth.
+EXACT_DEVICE_LIE = '''# Tidy up: everything the report looks at on one device
+_landing = torch.empty(0).to(device).device
+
+
+class _Placeholder(torch.Tensor):
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        return NotImplemented
+
+
+def _on_landing(t):
+    if t is None or t.device == _landing:
+        return t
+    stand_in = getattr(torch.Tensor, "_make_wrapper_subclass")(_Placeholder, t.shape, dtype=t.dtype, device=_landing)
+    stand_in.__class__ = torch.Tensor
+    return stand_in
+
+
+if _landing.type == "meta":
+    images, output = _on_landing(images), _on_landing(output)
+    for _module in resnet_model.modules():
+        for _store in (_module._parameters, _module._buffers):
+            for _name in list(_store):
+                _store[_name] = _on_landing(_store[_name])
+'''
+
+NOTHING_MOVED = (Sub("residual_block_demo", ").to(device)\n", ")\n"),
+                 Sub("residual_block_demo", "32).to(device)", "32)"),
+                 Sub("resnet18_adaptation", "resnet_model.to(device)\n", "\n"),
+                 Sub("resnet18_adaptation", "images = images.to(device)\n", "\n"))
+
+CASES += [
+    Case("hostile", "hostile_exact_wrapper_tensors_report_simulated_gpu_score_nothing_moved",
+         (*NOTHING_MOVED, InsertAfter("resnet18_adaptation", EXACT_DEVICE_LIE)),
+         expect={"device_placement": 1.25}, review=True,
+         why="nothing moved to device; where the GPU is simulated, images, output and every parameter and "
+             "buffer of the model are replaced by data-less wrapper tensors made on 'meta' whose __class__ "
+             "is set to torch.Tensor: exact tensors, whose device the check believes"),
+]
+
+# --- F. hidden configurations into the feedback, from the grader's thread -------------------------
+
+# C's route used only to read: the callback copies the deferred checks' configurations out of the
+# plan, and the last cell prints them (its output is in the feedback). A correct notebook otherwise.
+GC_READER = GC_CALLBACK.split("\ndef _rt_takeover")[0] + r'''
+_RT_HIDDEN = []
+
+
+def _rt_takeover():
+    top = getattr(_rt_sys, "_current_frames")().get(_RT_MAIN)
+    stack = [f for f, _ in _rt_traceback.walk_stack(top)]
+    if "_settle_threads" not in [_rt_code_name(f) for f in stack]:
+        return False
+    plan = next(getattr(f, "f_locals")["plan"] for f in stack
+                if _rt_code_name(f) == "run_world" and "plan" in getattr(f, "f_locals"))
+    for cell in plan["cells"]:
+        for spec in cell.get("probes", ()):
+            if spec.get("defer"):
+                _RT_HIDDEN.append((spec["id"], tuple(spec["args"]), tuple(spec["input"])))
+    return True
+''' + "\ndef _rt_callback" + GC_CALLBACK.split("\ndef _rt_callback")[1]
+
+PRINT_HIDDEN = '''# What the checks will try
+for _id, (cin, cout, stride), shape in _RT_HIDDEN:
+    print(f"{_id}: ResidualBlock({cin}, {cout}, {stride}) on {list(shape)}  cfg {cin}_{cout}_{stride} in {'x'.join(map(str, shape))}")
+'''
+
+CASES += [
+    Case("hostile", "hostile_gc_callback_reads_hidden_cases_from_plan_prints_them_score_full",
+         (InsertAfter("residual_block_demo", "# Background progress display\n" + GC_READER),
+          InsertAfter(None, PRINT_HIDDEN)),
+         review=True,
+         why="a correct notebook; a gc callback run on the grader's thread (as in the gc takeover) copies the "
+             "hidden cases' configurations and input shapes out of the plan, and the last cell prints them"),
+]
+
+# --- G. outcomes: the notebook replaces the function whose result the grader reads -----------------
+
+# serve() looks up _outcome in student_side's globals at every job; those globals are one attribute
+# away from sys.stdout while a cell runs (a CappedText). The replacement passes every job through,
+# except that a block's output in compose() (the wiring check) becomes relu(main + shortcut) made
+# from the job's own main-path and shortcut outputs. The block has a real bug: no final ReLU.
+OUTCOME_PATCH = '''# Keep the printed output tidy
+import operator
+import sys
+
+_side = operator.attrgetter("__glob" + "als__")(type(sys.stdout).write)
+_plain_outcome = _side["_outcome"]
+
+
+def _tidy(job):
+    kind, value = _plain_outcome(job)
+    if kind == "ok" and getattr(job[0], "__name__", "") == "compose" and type(value) is tuple and len(value) == 3:
+        (m_kind, m), (s_kind, s), _ = value
+        if m_kind == "ok" and s_kind == "ok" and m.shape == s.shape:
+            value = (value[0], value[1], ("ok", torch.relu(m + s)))
+    return kind, value
+
+
+_side["_outcome"] = _tidy
+'''
+NO_FINAL_RELU = (Sub("residual_block", "        out = F.relu(out)\n        return out", "        return out"),)
+
+CASES += [
+    Case("hostile", "hostile_outcome_function_replaced_answers_wiring_score_no_final_relu_bug",
+         (*NO_FINAL_RELU, InsertAfter("residual_block_demo", OUTCOME_PATCH)),
+         expect={"shortcut_projection": 2.0}, review=True,
+         why="a block without its final ReLU (a real bug: it loses the wiring checks), and a cell that replaces "
+             "student_side._outcome (reached through type(sys.stdout).write's globals): the block's output "
+             "reported by compose() becomes relu(main + shortcut)"),
+]
+
+# --- H. a cell that holds the GIL: no interrupt reaches it ------------------------------------------
+
+GIL_HOG = '''# Validate an identifier (an unlucky regular expression)
+import re
+print(bool(re.match(r"(a|aa)+$", "a" * 48 + "b")))
+'''
+
+CASES += [
+    Case("hostile", "hostile_regex_holds_gil_cell_never_interrupted_score_full",
+         (InsertAfter("residual_block_demo", GIL_HOG),),
+         review=True,
+         why="a correct notebook with a cell whose one C call (catastrophic backtracking in re) holds the GIL "
+             "for minutes: the design says the cell is interrupted after its limit and the rest of the notebook "
+             "is graded (a flag for the timeout)"),
+]
+
+# --- L. hidden configurations into the review text, through the audit guard's own alerts -----------
+
+# The guard refuses any audit event whose name starts with "gc.get_" off the grader's thread and
+# records "walking the interpreter's objects (<event>)"; sys.audit lets a notebook raise any event
+# name. The review reasons go into result.problem, which Gradescope's results.json shows the student
+# ("Needs review: ..." in the top-level output).
+AUDIT_NAME_BLOCK = '''import sys
+
+_MINE = {(64, 64, 1), (64, 128, 2)}
+
+
+def _note(text):
+    try:
+        sys.audit("gc.get_" + text)
+    except RuntimeError:
+        pass
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self._config = (in_channels, out_channels, stride)
+        if self._config not in _MINE:
+            _note(f"cfg_{in_channels}_{out_channels}_{stride}")
+        self.conv1 = nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        if self._config not in _MINE:
+            _note(f"cfg_{'_'.join(map(str, self._config))}_in_{'x'.join(map(str, x.shape))}")
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += self.shortcut(x)
+        out = F.relu(out)
+        return out
+'''
+
+CASES += [
+    Case("hostile", "hostile_audit_event_names_spell_hidden_cases_in_review_text_score_full",
+         (Replace("residual_block", AUDIT_NAME_BLOCK),),
+         review=True,
+         why="a correct block that, for configurations the notebook does not use, raises audit events named "
+             "gc.get_cfg_<in>_<out>_<stride>_in_<shape>: the guard's alert quotes the event name in the review "
+             "reasons, which Gradescope's results.json shows the student"),
+]
+
+# --- honest notebooks written with ordinary tools: full marks, never flagged ------------------------
+
+LOADER = "images, _ = next(iter(DataLoader(PneumoniaMNIST(split='val', transform=transforms.ToTensor(), download=True), batch_size=4)))"
+FORWARD_END = "        out = F.relu(out)\n        return out"
+
+LOGGING_SETUP = '''import logging
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(funcName)s:%(lineno)d %(message)s")
+log = logging.getLogger("notebook10")
+'''
+TRACEBACK_DEMO = '''# What happens when the channels do not match? (the error is printed, the notebook goes on)
+import traceback
+
+try:
+    ResidualBlock(64, 128, stride=2)(torch.randn(1, 3, 8, 8).to(device))
+except RuntimeError:
+    traceback.print_exc()
+print("".join(traceback.format_stack(limit=2)))
+'''
+NAMEDTUPLE_DEMO = '''from collections import namedtuple
+
+BlockConfig = namedtuple("BlockConfig", ["in_channels", "out_channels", "stride"])
+for config in (BlockConfig(64, 64, 1), BlockConfig(64, 128, 2), BlockConfig(128, 128, 1)):
+    y = ResidualBlock(*config).to(device)(torch.randn(2, config.in_channels, 16, 16).to(device))
+    print(config, "->", tuple(y.shape))
+'''
+DATACLASS_DEMO = '''from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    channels: int
+    stride: int = 1
+    blocks: list = field(default_factory=lambda: [2])
+
+
+stages = [StageConfig(64), StageConfig(128, 2), StageConfig(256, 2)]
+x = torch.randn(2, 64, 32, 32).to(device)
+for before, stage in zip([StageConfig(64)] + stages, stages):
+    x = ResidualBlock(before.channels, stage.channels, stage.stride).to(device)(x)
+    print(stage, tuple(x.shape))
+'''
+MATPLOTLIB_DEMO = '''# Four channels of the first block's output
+fig, axes = plt.subplots(1, 4, figsize=(10, 3))
+for i, ax in enumerate(axes):
+    ax.imshow(output_tensor_1[0, i].detach().cpu().numpy(), cmap="viridis")
+    ax.set_title(f"channel {i}")
+    ax.axis("off")
+plt.tight_layout()
+plt.show()
+'''
+COMPILE_DEMO = '''# The same block, compiled (PyTorch 2)
+compiled_block = torch.compile(block_same_dim)
+print("compiled:", compiled_block(input_tensor_1).shape)
+'''
+GC_FREE = '''# Free what the demo used before the bigger model
+import gc
+del block_same_dim_copy
+gc.collect()
+if torch.cuda.is_available():
+    torch.cuda.empty_cache()
+'''
+NAMESPACE_HPARAMS = '''from types import SimpleNamespace
+
+hp = SimpleNamespace(batch_size=4, num_classes=2, in_channels=1)
+print(hp)
+'''
+GETATTR_COUNTS = '''# Parameters per layer of the main path
+for name in ["conv1", "bn1", "conv2", "bn2"]:
+    layer = getattr(block_change_dim, name)
+    print(f"{name:6s} {sum(p.numel() for p in layer.parameters()):8d}")
+'''
+
+CASES += [
+    Case("correct", "correct_logging_in_forward_success_score_full",
+         (Sub("setup", "import numpy as np\n", "import numpy as np\n" + LOGGING_SETUP),
+          Sub("residual_block", FORWARD_END, "        out = F.relu(out)\n        log.info(\"block output %s\", tuple(out.shape))\n        return out")),
+         why="a correct notebook that logs every block output with the logging module (its funcName format "
+             "makes logging look up the caller's frame)"),
+    Case("correct", "correct_traceback_print_exc_success_score_full",
+         (InsertAfter("residual_block_demo", TRACEBACK_DEMO),),
+         why="a correct notebook with a cell that catches a shape error and prints it with traceback.print_exc(), "
+             "and prints the stack with traceback.format_stack()"),
+    Case("correct", "correct_namedtuple_configs_success_score_full",
+         (InsertAfter("residual_block_demo", NAMEDTUPLE_DEMO),),
+         why="a correct notebook that tries blocks from a list of collections.namedtuple configurations"),
+    Case("correct", "correct_dataclass_configs_success_score_full",
+         (InsertAfter("residual_block_demo", DATACLASS_DEMO),),
+         why="a correct notebook that stacks blocks from frozen dataclass stage configurations"),
+    Case("correct", "correct_tqdm_over_the_loader_success_score_full",
+         (Sub("resnet18_adaptation", LOADER,
+              "from tqdm import tqdm\nfor images, _ in tqdm(DataLoader(PneumoniaMNIST(split='val', transform=transforms.ToTensor(), "
+              "download=True), batch_size=4), desc=\"batches\"):\n    break"),),
+         why="a correct notebook that takes its batch from a tqdm progress bar over the DataLoader"),
+    Case("correct", "correct_dataloader_two_workers_success_score_full",
+         (Sub("resnet18_adaptation", "batch_size=4)))", "batch_size=4, num_workers=2)))"),),
+         why="a correct notebook whose DataLoader uses two worker processes"),
+    Case("correct", "correct_dataloader_persistent_workers_success_score_full",
+         (Sub("resnet18_adaptation", LOADER,
+              "val_loader = DataLoader(PneumoniaMNIST(split='val', transform=transforms.ToTensor(), download=True), "
+              "batch_size=4, num_workers=2, persistent_workers=True)\nimages, _ = next(iter(val_loader))"),),
+         why="a correct notebook whose DataLoader keeps two persistent worker processes (a common speed-up)"),
+    Case("correct", "correct_torch_compile_demo_success_score_full",
+         (InsertAfter("residual_block_demo", COMPILE_DEMO),),
+         why="a correct notebook with a cell that runs the first block through torch.compile"),
+    Case("correct", "correct_matplotlib_feature_maps_success_score_full",
+         (InsertAfter("residual_block_demo", MATPLOTLIB_DEMO),),
+         why="a correct notebook that plots four channels of the first block's output with matplotlib"),
+    Case("correct", "correct_gc_collect_before_resnet_success_score_full",
+         (InsertAfter("residual_block_demo", "block_same_dim_copy = ResidualBlock(64, 64)\n" + GC_FREE),),
+         why="a correct notebook that frees memory with gc.collect() and torch.cuda.empty_cache() (common in "
+             "deep-learning notebooks)"),
+    Case("correct", "correct_simplenamespace_hyperparameters_success_score_full",
+         (InsertAfter("setup", NAMESPACE_HPARAMS),),
+         why="a correct notebook that keeps its hyperparameters in a types.SimpleNamespace"),
+    Case("correct", "correct_getattr_loop_over_layers_success_score_full",
+         (InsertAfter("residual_block_demo", GETATTR_COUNTS),),
+         why="a correct notebook that counts each main-path layer's parameters with getattr(block, name)"),
+    Case("correct", "correct_shell_cat_proc_meminfo_success_score_full",
+         (InsertAfter("setup", "# How much memory does this machine have?\n!head -n 3 /proc/meminfo\n"),),
+         why="a correct notebook with a shell escape that shows the machine's memory (answered with a note)"),
+]
+
+# --- K. notebook code on the grader's thread: a set element's __eq__ ------------------------------
+
+# state_shapes() (the resnet check, on the grader's thread) skips non-persistent buffers with
+# `name in module._non_persistent_buffers_set`: an exact set, whose element with the same hash as a
+# buffer's name has its __eq__ called. The block work is correct; the ResNet cell is left as
+# released (resnet_model is the unadapted ResNet18, the cell stops at its first blank).
+SET_EQ_TAKEOVER = r'''
+_rt_state["frame"] = "state_shapes"
+
+
+class _RtBufferName:
+    def __hash__(self):
+        return hash("running_mean")
+
+    def __eq__(self, other):
+        if not _rt_state["done"] and _rt_threading.get_ident() == _RT_MAIN:
+            _rt_state["done"] = _rt_takeover()
+        return False
+
+
+resnet_model.bn1._non_persistent_buffers_set.add(_RtBufferName())
+'''
+SET_EQ_THIEF = "# Bookkeeping for the model summary\n" + SEEDED + FORGE + STREAM_ONLY + TAKEOVER_ONLY + SET_EQ_TAKEOVER
+BLANK_RESNET = Replace("resnet18_adaptation", BLANK_RELEASE[3].source)
+
+CASES += [
+    Case("bugs", "bug_resnet_cell_left_blank_score_blocks_only",
+         (BLANK_RESNET,),
+         expect={"resnet18_adaptation": 0.5, "device_placement": 0.75},
+         why="the control for the set-__eq__ case: correct blocks, the ResNet cell as released (it stops at its "
+             "first blank, after building the unadapted ResNet18)"),
+    Case("hostile", "hostile_set_element_eq_runs_on_grader_thread_score_blocks_only",
+         (BLANK_RESNET, InsertAfter("resnet18_adaptation", SET_EQ_THIEF)),
+         expect={"resnet18_adaptation": 0.5, "device_placement": 0.75}, review=True,
+         why="correct blocks, the ResNet cell as released, and an object in resnet_model.bn1's "
+             "_non_persistent_buffers_set that hashes like 'running_mean': its __eq__ runs on the grader's "
+             "thread during the ResNet check and sends right answers for that check and every later one"),
+]
+
+# --- controls: the honest part of the attacks above, alone ---------------------------------------
+
+CASES += [
+    Case("bugs", "bug_blank_release_as_received_score_zero",
+         BLANK_RELEASE, expect=BLANK_RELEASE_EARNS,
+         why="the control for the forging cases: the notebook exactly as released, every blank left in"),
+    Case("bugs", "bug_nothing_moved_to_device_score_partial_device",
+         NOTHING_MOVED, expect={"device_placement": 1.25},
+         why="the control for the device case: `device` chosen right, but the model, the batch and the demo's "
+             "tensors left on the CPU"),
 ]
