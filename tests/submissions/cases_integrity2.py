@@ -96,6 +96,8 @@ class _RtMemory:
                       id(float): "float", id(bytes): "bytes"}
         self.consts = {id(None): None, id(True): True, id(False): False, id(""): ""}
         self.consts.update({id(k): k for k in range(-5, 257)})
+        self.v312 = _rt_sys.version_info >= (3, 12)
+        self.ascii_head = 40 if self.v312 else 48
 
     def read(self, addr, n):
         i = _rt_bisect.bisect_right(self.los, addr) - 1
@@ -126,13 +128,16 @@ class _RtMemory:
         width, compact, ascii_ = (state >> 2) & 7, (state >> 5) & 1, (state >> 6) & 1
         if not compact or width not in (1, 2, 4):
             return None
-        raw = self.read(a + (48 if ascii_ else 72), n * width)
+        raw = self.read(a + ((40 if self.v312 else 48) if ascii_ else (56 if self.v312 else 72)), n * width)
         return None if raw is None else bytes(raw).decode({1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}[width], "replace")
 
     def integer(self, a):
         tag = self.u64(a + 16)
-        tag = tag - (1 << 64) if tag >= 1 << 63 else tag
-        ndigits, sign = abs(tag), (tag > 0) - (tag < 0)
+        if self.v312:
+            ndigits, sign = tag >> 3, 1 - (tag & 3)
+        else:
+            tag = tag - (1 << 64) if tag >= 1 << 63 else tag
+            ndigits, sign = abs(tag), (tag > 0) - (tag < 0)
         raw = self.read(a + 24, 4 * ndigits) if ndigits <= 64 else None
         if raw is None:
             return None
@@ -193,8 +198,8 @@ class _RtMemory:
         pattern = _rt_re.compile(_rt_re.escape(text.encode()) + b"\x00")
         for lo, hi, buf in self.regions:
             for m in pattern.finditer(memoryview(buf)):
-                if self.string(lo + m.start() - 48) == text:
-                    found.append(lo + m.start() - 48)
+                if self.string(lo + m.start() - self.ascii_head) == text:
+                    found.append(lo + m.start() - self.ascii_head)
         return found
 
     def dicts_with(self, key):
