@@ -80,8 +80,78 @@ JOB_RUN_CELL, JOB_BUILD, JOB_SET_MODE, JOB_FORWARD = (student_side.run_cell, stu
 JOB_ENTER_COUNTERFACTUAL, JOB_QUIETLY = student_side.enter_counterfactual, student_side.quietly
 _deadline = student_side.DEADLINE
 MAIN_THREAD = _get_ident()
+HUNG = ("the cell kept the interpreter busy past the limit for a whole submission and could not be interrupted; "
+        "the notebook was graded again without running it")
 ABANDON_LIMIT = 3  # notebook threads left stuck in a cell before the world gives up
 GRACE_SECONDS = 2.0  # after a cell's time is up, how long an interrupted cell has to stop
+
+# ---- the grader's code on the notebook's side --------------------------------------------------------
+
+_Function = type(student_side.serve)
+_FUNCTION_PARTS = tuple(_Function.__dict__[name] for name in ("__code__", "__defaults__", "__kwdefaults__"))
+_class_dict = type.__dict__["__dict__"].__get__
+_set_class_attr, _del_class_attr = type.__setattr__, type.__delattr__
+_dict_items, _dict_keys = dict.items, dict.keys
+
+
+def _snapshot_student_side():
+    """What student_side's namespace holds now: its globals, its functions' code and defaults, its
+    classes' attributes (all read at C level)."""
+    names = dict(_dict_items(student_side.__dict__))
+    functions = {name: tuple(part.__get__(value) for part in _FUNCTION_PARTS)
+                 for name, value in _dict_items(names) if type(value) is _Function}
+    classes = {name: dict(_dict_items(dict(_class_dict(value)))) for name, value in _dict_items(names)
+               if type(value) is type and value.__module__ == student_side.__name__}
+    return names, functions, classes
+
+
+_SIDE = _snapshot_student_side()
+
+
+_KEPT: list = []  # what was taken out of student_side: never freed on this thread (no __del__ runs here)
+
+
+def restore_student_side() -> str | None:
+    """Put back whatever the notebook changed in student_side (the jobs' functions, the output
+    streams' class, ...: reachable from a cell through any of their functions' __globals__), before
+    a job runs there. Returns what was found changed (None: nothing). No object of the notebook's
+    has its __eq__ or __hash__ called: keys are looked up only once every key is an exact str."""
+    names, functions, classes = _SIDE
+    namespace = student_side.__dict__
+    found = None
+    keys = list(_dict_keys(namespace))
+    if any(type(key) is not str for key in keys) or any(key not in names for key in keys) or \
+            any(namespace.get(key) is not value for key, value in _dict_items(names)):
+        _KEPT.append(dict(_dict_items(namespace)) if all(type(key) is str for key in keys) else
+                     list(_dict_items(namespace)))
+        namespace.clear()
+        namespace.update(names)
+        found = "its names"
+    for key, parts in _dict_items(functions):
+        function = names[key]
+        for part, value in zip(_FUNCTION_PARTS, parts):
+            if part.__get__(function) is not value:
+                _KEPT.append(part.__get__(function))
+                part.__set__(function, value)
+                found = found or "its functions"
+    for key, attributes in _dict_items(classes):
+        cls = names[key]
+        now = _class_dict(cls)
+        present = list(now)
+        if any(type(name) is not str for name in present):
+            found = found or "its classes (not put back)"  # a key that is not a str: nothing is looked up
+            continue
+        for name in present:
+            if name not in attributes:
+                _KEPT.append(now[name])
+                _del_class_attr(cls, name)
+                found = found or "its classes"
+        for name, value in _dict_items(attributes):
+            if now.get(name) is not value:
+                _set_class_attr(cls, name, value)
+                found = found or "its classes"
+    return found
+
 
 # ---- plain data -------------------------------------------------------------------------------------
 
@@ -370,6 +440,8 @@ def make_threads(alerts, keep, unstick=None, trusted=lambda name: True):
             note("the notebook interfered with the grader's hand-off to its thread")
             abandon("the notebook kept interfering with the grader's hand-off")
             return call(function, args, seconds)
+        if restore_student_side():
+            note("the notebook changed the grader's own code in its process (put back before each check)")
         job = (function, args)
         keep.append(job)
         thread["box"][0] = job
@@ -560,6 +632,11 @@ def run_world(world, plan, fd, key, shell, probe_ns, guard_args, hide_modules, n
                 deferred.append((index, cell, later))
             send({"kind": "probe", "index": index, "item": cell["item"], "results": results,
                   "seconds": round(_monotonic() - started, 3), "alerts": drain_alerts()}, blobs)
+            continue
+        if cell.get("hung"):  # it held the interpreter past the whole run's limit last time: not run again
+            send({"kind": "cell", "index": index, "status": "timeout", "output": "", "seconds": 0.0,
+                  "alerts": drain_alerts(), "error": {"type": "CellTimeout", "message": HUNG, "cell": index,
+                                                      "line": None, "code": None}})
             continue
         outcome = call(JOB_RUN_CELL, (shell, cell["source"], index), cell_seconds)
         report = outcome[1] if outcome[0] == "ok" and type(outcome[1]) is dict else None

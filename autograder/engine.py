@@ -7,6 +7,7 @@ submission, and the records become results.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -72,6 +73,22 @@ def run_submission(key: str, notebook: Any, *, seed: int, limits: sandbox.Limits
     except planning.NotebookUnreadable as exc:
         return Submission(key, seed, broken=f"This submission could not be graded: {exc}")
     the_plan = planning.build(nb, seed, source, limits.cell_seconds)
+    sub = _sandboxed(key, the_plan, limits, slot, unsafe, pool)
+    stuck = sub.stuck_cells() if sub.raw.killed and sub.raw.killed.startswith(sandbox.RAN_PAST) else []
+    if stuck:
+        # A cell that holds the interpreter (one long C call: a regex, a huge product) cannot be
+        # interrupted and takes the whole run's time. Once, the notebook runs again without it:
+        # the rest of the notebook is graded, and the submission is marked for review.
+        again = copy.deepcopy({k: v for k, v in the_plan.items() if k != "key"})
+        for index in stuck:
+            again["cells"][index]["hung"] = True
+        sub = _sandboxed(key, again, limits, slot, unsafe, pool)
+        sub.raw.notes.append(f"graded a second time: the first run was stopped after {limits.submission_seconds:.0f} s")
+    return sub
+
+
+def _sandboxed(key: str, the_plan: dict, limits: sandbox.Limits, slot: int | None, unsafe: bool,
+               pool: sandbox.WarmPool | None) -> Submission:
     try:
         raw = sandbox.run(the_plan, limits, slot=slot, unsafe=unsafe, pool=pool)
     except sandbox.SandboxUnavailable:

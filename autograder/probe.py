@@ -84,13 +84,19 @@ def walk(module, prefix="", depth=0):
     return out
 
 
-def state_shapes(module):
+ODD_STATE = "a module's bookkeeping held objects that are not names (a way to run code on the grader's thread)"
+
+
+def state_shapes(module, alerts=None):
     """Names and shapes of a module's state, in state_dict's order (parameters, persistent buffers,
     then submodules), read from the modules themselves (a replaced state_dict() changes nothing)."""
     out = {}
     for qualified, mod in walk(module):
         skip = field(_idict(mod), "_non_persistent_buffers_set")
-        skip = [e for e in skip if type(e) is str] if type(skip) is set else []  # no element's __eq__ runs
+        every = list(skip) if type(skip) is set else []
+        skip = [e for e in every if type(e) is str]  # no element's __eq__ runs
+        if len(skip) != len(every) and alerts is not None and ODD_STATE not in alerts:
+            alerts.append(ODD_STATE)
         for kind in ("_parameters", "_buffers"):
             for name, t in tensors(mod, kind):
                 if kind == "_buffers" and any(e == name for e in skip):
@@ -513,7 +519,7 @@ def probe_resnet(spec, pre, ctx, blobs):
     found = dict(children(model))
     result = {"conv1": describe(the_layer(found["conv1"] if "conv1" in found else None, _Conv2d)),
               "fc": describe(the_layer(found["fc"] if "fc" in found else None, _Linear)),
-              "state": state_shapes(model),
+              "state": state_shapes(model, ctx["alerts"]),
               "children": {name: _type_name(type(child)) for name, child in found.items()},
               "vars": {}}
     for name in spec.get("shapes_of", []):

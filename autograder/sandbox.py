@@ -680,6 +680,9 @@ def _launch_warm(zygote, plan, limits, uid, cgroup, data_steps, pipes, world_w) 
     return _Started(kill, wait)
 
 
+RAN_PAST = "the notebook ran past the"
+
+
 def _collect(pipes: dict, worlds: list[str], limits: Limits, started: float):
     streams = {w: bytearray() for w in worlds}
     outs = {"stdout": bytearray(), "stderr": bytearray()}
@@ -693,7 +696,7 @@ def _collect(pipes: dict, worlds: list[str], limits: Limits, started: float):
     while open_count and not killed:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            killed = f"the notebook ran past the {limits.submission_seconds:.0f} s limit for a whole submission"
+            killed = f"{RAN_PAST} {limits.submission_seconds:.0f} s limit for a whole submission"
             break
         for key, _ in sel.select(timeout=min(remaining, 1.0)):
             chunk = os.read(key.fd, 1 << 16)

@@ -70,7 +70,7 @@ def scan_cell(cell_source: str) -> list[tuple[str, int]]:
             found.append(("type(name, bases, namespace): a class made at run time", line))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
             text = node.value if isinstance(node.value, str) else node.value.decode("latin-1")
-            found += [(f"the text {needle!r}", line) for needle in TEXT if needle in text]
+            found += [(f"the text {needle!r}", line) for needle in TEXT if needle in text.replace("/meminfo", "")]
     return found
 
 

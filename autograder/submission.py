@@ -103,10 +103,28 @@ class Submission:
                 reasons.append(f"{label} ended early{where} (the notebook's process exited, crashed or ran out of "
                                f"memory{f'; exit status {raw.returncode}' if raw is not None else ''})")
             for index, cell in sorted(world.cells.items()):
-                if cell.get("status") == "timeout" and name == "real":
+                if self.plan["cells"][index].get("hung"):
+                    if name == "real":
+                        reasons.append(f"{self.cell_label(index)} kept the interpreter busy past the limit for a "
+                                       "whole submission and could not be interrupted: graded again without it")
+                elif cell.get("status") == "timeout" and name == "real":
                     reasons.append(f"{self.cell_label(index)} ran past its time limit and was stopped")
         reasons += self.scan
         return list(dict.fromkeys(reasons))
+
+    def stuck_cells(self) -> list[int]:
+        """The code cells each unfinished world was running when the run was stopped (the next
+        cell its evidence was due to report): a cell that held the interpreter so that not even
+        the grader's thread could stop it."""
+        stuck: list[int] = []
+        for name, world in self.worlds.items():
+            if world.done or world.problem:
+                continue
+            order, _ = expected_order(self.plan, name)
+            due = order[len(world.order)] if len(world.order) < len(order) else None
+            if due is not None and due[0] == "cell" and due[1] not in stuck:
+                stuck.append(due[1])
+        return stuck
 
     def world(self, name: str) -> World | None:
         if name == "sim":
