@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up first.
-.PHONY: setup demo test test-gpu bench release solutions figures standin clean
+.PHONY: setup demo test test-gpu bench audit release solutions figures standin clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -20,6 +20,11 @@ test-gpu: setup
 # Stock nbgrader against ours on N submissions (default 40), side by side: prints, never asserts.
 bench: setup
 	@$(PY) scripts/bench.py $(if $(N),--n $(N))
+
+# Every mutant of the solution graded and compared with a plain-PyTorch oracle (minutes): the kill rate,
+# the survivors, equivalent mutants that lose points. CI runs a fixed dozen (tests/test_audit.py).
+audit: setup
+	@$(PY) -m autograder.cli audit $(if $(JSON),--json $(JSON))
 
 # Instructor chores: regenerate what is committed from source/ (tests fail when it is stale).
 release: setup

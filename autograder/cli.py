@@ -20,6 +20,18 @@ examples:
   autograder release      # nbgrader generate_assignment notebook10 -> release/notebook10/
   autograder solutions    # nbgrader generate_solution (executed) -> solutions/notebook10/
   autograder demo         # what `make demo` runs
+  autograder audit        # how well the graders tell mistakes from correct answers (mutants vs an oracle)
+"""
+AUDIT_EXAMPLES = """\
+examples:
+  autograder audit                    # every mutant of the solution's answer cells (make audit, minutes)
+  autograder audit --subset           # the fixed dozen CI grades
+  autograder audit --json audit.json  # also every verdict, machine-readable
+
+Each mutant changes one thing in one answer cell; the engine grades them all as one class, and an
+oracle runs each in plain PyTorch beside the solution. Printed: the kill rate (mistakes that lose
+points in their own item), the survivors, and equivalent mutants that lost points.
+exit status: 0 when the unchanged solution keeps 10/10 and no equivalent mutant loses points; 1 otherwise.
 """
 AUTOGRADE_EXAMPLES = """\
 examples:
@@ -250,6 +262,11 @@ def main(argv: list[str] | None = None) -> int:
                    epilog="example:\n  autograder solutions", formatter_class=argparse.RawDescriptionHelpFormatter)
     sub.add_parser("demo", help="release, validate and show the blanks (make demo)",
                    epilog="example:\n  autograder demo", formatter_class=argparse.RawDescriptionHelpFormatter)
+    aud = sub.add_parser("audit", help="grade mutants of the solution and compare with a plain-PyTorch oracle",
+                         epilog=AUDIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from autograder import audit as audit_module
+
+    audit_module.add_arguments(aud)
     args = parser.parse_args(argv)
 
     if args.command is None:
@@ -276,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
             from autograder import demo
 
             return demo.main()
+        elif args.command == "audit":
+            from autograder import audit as audit_module
+
+            return audit_module.run(args)
     except RuntimeError as exc:
         print(f"autograder {args.command}: {exc}", file=sys.stderr)
         return 1

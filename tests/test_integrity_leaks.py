@@ -41,12 +41,10 @@ def _forms(numbers: tuple[int, ...] | list[int]) -> list[str]:
 def _visible_configurations() -> set[tuple[int, ...]]:
     """Configurations the grader's own messages name (the seed cases, the main path's and the
     shortcut's cases): not secret, whatever the notebook prints of them."""
-    from autograder.graders import test_residual_block_shapes as shapes, test_shortcut_projection as shortcut
+    from autograder.graders import blocks, test_residual_block_shapes as shapes
 
-    seen = {tuple(args) for args, _ in shapes.SEED_CASES.values()} | {tuple(a) for a, _ in shapes.MAIN_CASES.values()}
-    seen |= {tuple(a) for a, _ in shortcut.IDENTITY_CASES.values()} | {tuple(a) for a, _ in shortcut.WIRING_CASES.values()}
-    seen |= {tuple(a) for _, a, _ in shortcut.PROJECTION_CASES.values()}
-    return seen
+    seen = {tuple(args) for args, _ in shapes.SEED_CASES.values()}
+    return seen | {tuple(args) for args, _ in blocks.NUMERIC_CASES.values()}  # the main path's and the shortcut's
 
 
 # A hidden case's input shape is its own; its configuration only where no visible check uses it too.
