@@ -26,7 +26,10 @@ def test_there_are_enough_cases_of_each_kind():
 
 def _pending_marks(name: str) -> list:
     from tests.submissions.cases_accuracy import PENDING
+    from tests.submissions.cases_integrity3 import PENDING as PENDING3
 
+    if name in PENDING3:
+        return [pytest.mark.xfail(reason="red team round 3 (REDTEAM3.md): not scored fairly yet", strict=True)]
     return [pytest.mark.xfail(reason="accuracy issue: not scored fairly yet", strict=True)] if name in PENDING else []
 
 

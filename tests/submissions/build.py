@@ -23,9 +23,10 @@ from tests.submissions.cases_correct import CASES as CORRECT
 from tests.submissions.cases_hostile import CASES as HOSTILE
 from tests.submissions.cases_integrity import CASES as INTEGRITY
 from tests.submissions.cases_integrity2 import CASES as INTEGRITY2
+from tests.submissions.cases_integrity3 import CASES as INTEGRITY3
 
 HERE = Path(__file__).parent
-CASES: list[Case] = CORRECT + BUGS + HOSTILE + INTEGRITY + ACCURACY + INTEGRITY2
+CASES: list[Case] = CORRECT + BUGS + HOSTILE + INTEGRITY + ACCURACY + INTEGRITY2 + INTEGRITY3
 
 
 def base_notebook() -> nbformat.NotebookNode:
