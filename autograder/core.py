@@ -106,6 +106,13 @@ def _snapshot_student_side():
 
 
 _SIDE = _snapshot_student_side()
+# nn.Module's methods the jobs rely on to call and observe a block (a notebook that replaces them
+# changes what every check sees: put back before each job, and said)
+_MODULE_API = {name: _class_dict(_Module)[name] for name in (
+    "__call__", "_call_impl", "_wrapped_call_impl", "register_forward_hook", "register_forward_pre_hook", "modules",
+    "named_modules", "children", "named_children", "parameters", "named_parameters", "buffers", "named_buffers",
+    "train", "eval", "state_dict", "load_state_dict", "_apply", "to", "__setattr__", "__getattr__")
+    if name in _class_dict(_Module)}
 
 
 _KEPT: list = []  # what was taken out of student_side: never freed on this thread (no __del__ runs here)
@@ -148,8 +155,17 @@ def restore_student_side() -> str | None:
                 found = found or "its classes"
         for name, value in _dict_items(attributes):
             if now.get(name) is not value:
+                _KEPT.append(now.get(name))  # the replacement's __del__ must not run here
                 _set_class_attr(cls, name, value)
                 found = found or "its classes"
+    now = _class_dict(_Module)
+    if any(type(name) is not str for name in list(now)):
+        return found or "torch's nn.Module (not put back)"  # a key that is not a str: nothing is looked up
+    for name, value in _dict_items(_MODULE_API):
+        if now.get(name) is not value:
+            _KEPT.append(now.get(name))
+            _set_class_attr(_Module, name, value)
+            found = found or "torch's nn.Module"
     return found
 
 

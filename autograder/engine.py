@@ -74,7 +74,8 @@ def run_submission(key: str, notebook: Any, *, seed: int, limits: sandbox.Limits
         return Submission(key, seed, broken=f"This submission could not be graded: {exc}")
     the_plan = planning.build(nb, seed, source, limits.cell_seconds)
     sub = _sandboxed(key, the_plan, limits, slot, unsafe, pool)
-    stuck = sub.stuck_cells() if sub.raw.killed and sub.raw.killed.startswith(sandbox.RAN_PAST) else []
+    stuck = sub.stuck_cells(limits.cell_seconds) if sub.raw.killed and sub.raw.killed.startswith(sandbox.RAN_PAST) \
+        else []
     if stuck:
         # A cell that holds the interpreter (one long C call: a regex, a huge product) cannot be
         # interrupted and takes the whole run's time. Once, the notebook runs again without it:

@@ -22,6 +22,7 @@ import numpy as np
 
 MAX_META = 512 << 10  # a correct notebook's largest frame (a cell with capped output) is under 50 KiB
 MAX_FRAMES = 4000
+MAX_HEADER = 8192  # a frame's first line: its signature and the lengths of its arrays (a few hundred)
 TAMPERED = "tampered: the evidence stream holds a frame the grader did not write"
 
 
@@ -77,9 +78,9 @@ def parse(stream: bytes, key: str, world: str) -> World:
     secret = bytes.fromhex(key) if key else b""
     pos, seq = 0, 0
     while pos < len(stream):
-        end = stream.find(b"\n", pos, pos + 1024)
+        end = stream.find(b"\n", pos, pos + MAX_HEADER)
         if end < 0:
-            out.problem = "the evidence stream was cut off mid-frame" if len(stream) - pos < 1024 else TAMPERED
+            out.problem = "the evidence stream was cut off mid-frame" if len(stream) - pos < MAX_HEADER else TAMPERED
             break
         parts = stream[pos:end].split(b" ")
         try:

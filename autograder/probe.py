@@ -410,7 +410,7 @@ def _tensor_out(value, blobs):
     return add_array(blobs, value) if exact_tensor(value) else {"error": dict(_ERR, type="NotATensor", message="")}
 
 
-def _observed(ctx, block, parts, x, w, grads, blobs):
+def _observed(ctx, block, parts, x, w, grads, blobs, keep_main=True):
     """The block's forward on x (see student_side.observe), as plain results."""
     main = tuple(parts[n] for n in MAIN_PARTS)
     outcome = ctx["call"](JOB_OBSERVE, (block, x, w, main, grads), ctx["cell_seconds"])
@@ -426,6 +426,9 @@ def _observed(ctx, block, parts, x, w, grads, blobs):
         out["S"] = tensor_or_error(shortcut, blobs)
     else:
         out["S"] = {"kind": kind if kind in ("identity", "unknown") else "unknown"}
+    main_seen = field(seen, "M_seen")
+    if keep_main and type(main_seen) is tuple and len(main_seen) == 2:
+        out["M_seen"] = tensor_or_error(main_seen, blobs)
     if grads:
         grad_x = field(seen, "grad_x")
         if exact_tensor(grad_x):
@@ -498,7 +501,7 @@ def probe_block_numeric(spec, pre, ctx, cls, blobs):
                 outs["S_composed"] = tensor_or_error(outcome[1][1], blobs)
         load_block(parts, rest, params)
         saved = _zero_convs(parts)
-        zeroed = _observed(ctx, block, parts, x, w, train, blobs)
+        zeroed = _observed(ctx, block, parts, x, w, train, blobs, keep_main=False)
         with _DisableTorchFunction():
             for t, value in saved:
                 _copy_(t, value)

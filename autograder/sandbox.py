@@ -99,6 +99,7 @@ class RawRun:
     killed: str | None = None  # why the sandbox was killed, if it was
     key: str = ""  # hex; signs the evidence (HMAC-SHA256): only the sandbox's grader side holds it
     peak_memory: int | None = None  # bytes, from the memory cgroup where there is one
+    quiet: dict[str, float] = field(default_factory=dict)  # per world: seconds without evidence when it ended
 
     def __repr__(self) -> str:
         return f"<RawRun exit {self.returncode}, {self.seconds:.2f} s, killed {self.killed!r}>"
@@ -591,7 +592,7 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
     finally:
         for name in pipes:
             os.close(pipes[name][1])
-    streams, outs, dropped, killed = _collect(pipes, worlds, limits, started)
+    streams, outs, dropped, killed, quiet = _collect(pipes, worlds, limits, started)
     launched.kill()  # whatever the submission left running goes, finished or not
     cgroup.kill_all()
     returncode = launched.wait(30)
@@ -611,7 +612,7 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
         if n:
             notes.append(f"{n} bytes of raw {name} over the {limits.output_bytes} byte cap were dropped")
     return RawRun(streams, outs["stdout"], outs["stderr"], returncode, time.monotonic() - started, notes, killed,
-                  plan["key"], peak)
+                  plan["key"], peak, quiet)
 
 
 def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, notes) -> _Started:
@@ -692,6 +693,7 @@ def _collect(pipes: dict, worlds: list[str], limits: Limits, started: float):
         sel.register(r, selectors.EVENT_READ, name)
     killed = None
     deadline = started + limits.submission_seconds
+    last = {w: started for w in worlds}  # when each world's evidence last grew
     open_count = len(pipes)
     while open_count and not killed:
         remaining = deadline - time.monotonic()
@@ -706,6 +708,7 @@ def _collect(pipes: dict, worlds: list[str], limits: Limits, started: float):
                 open_count -= 1
             elif name in streams:
                 streams[name] += chunk
+                last[name] = time.monotonic()
                 if len(streams[name]) > limits.evidence_bytes:
                     killed = "the notebook flooded the grader's evidence channel"
             else:
@@ -713,4 +716,6 @@ def _collect(pipes: dict, worlds: list[str], limits: Limits, started: float):
                 outs[name] += chunk[:room]
                 dropped[name] += max(0, len(chunk) - room)
     sel.close()
-    return {w: bytes(s) for w, s in streams.items()}, {k: bytes(v) for k, v in outs.items()}, dropped, killed
+    now = time.monotonic()
+    return ({w: bytes(s) for w, s in streams.items()}, {k: bytes(v) for k, v in outs.items()}, dropped, killed,
+            {w: round(now - t, 3) for w, t in last.items()})

@@ -32,6 +32,23 @@ TEXT = ("/proc/self", "/proc/thread-self", "/dev/fd", "__array_interface__", "nb
         "__globals__", "/grader", "as_strided", "/maps", "/mem")
 
 
+LIBRARY_ROOTS = ("torch", "nn", "F", "torchvision")
+LIBRARY_SETTINGS = ("torch.backends.",)  # switches a notebook may honestly set (cudnn.benchmark, ...)
+
+
+def _library_attribute(node: ast.AST, attribute: bool = True) -> bool:
+    """An attribute of torch itself (torch.nn.Module.__call__, F.relu, nn.Module, ...): what an
+    honest notebook reads but never replaces."""
+    if attribute and not isinstance(node, ast.Attribute):
+        return False
+    base = node
+    while isinstance(base, ast.Attribute):
+        base = base.value
+    if not (isinstance(base, ast.Name) and base.id in LIBRARY_ROOTS):
+        return False
+    return not ast.unparse(node).startswith(LIBRARY_SETTINGS)
+
+
 def _source(cell_source: str) -> str:
     try:
         return TransformerManager().transform_cell(cell_source)
@@ -65,6 +82,14 @@ def scan_cell(cell_source: str) -> list[tuple[str, int]]:
                 isinstance(t, ast.Attribute) and t.attr == "__class__"
                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
             found.append(("an object's __class__ replaced", line))
+        elif isinstance(node, (ast.Assign, ast.AugAssign)) and any(
+                _library_attribute(t) for t in (node.targets if isinstance(node, ast.Assign) else [node.target])):
+            target = next(t for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+                          if _library_attribute(t))
+            found.append((f"torch's own {ast.unparse(target)} replaced", line))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr") \
+                and node.args and _library_attribute(node.args[0], attribute=False):
+            found.append((f"{node.func.id}() on torch's own {ast.unparse(node.args[0])}", line))
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "type" \
                 and len(node.args) == 3:
             found.append(("type(name, bases, namespace): a class made at run time", line))

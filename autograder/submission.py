@@ -112,13 +112,14 @@ class Submission:
         reasons += self.scan
         return list(dict.fromkeys(reasons))
 
-    def stuck_cells(self) -> list[int]:
+    def stuck_cells(self, cell_seconds: float) -> list[int]:
         """The code cells each unfinished world was running when the run was stopped (the next
-        cell its evidence was due to report): a cell that held the interpreter so that not even
-        the grader's thread could stop it."""
+        cell its evidence was due to report), where that world had sent nothing for longer than a
+        cell may take and be stopped: a cell that held the interpreter so that not even the
+        grader's thread could stop it (a notebook that was merely slow has none)."""
         stuck: list[int] = []
         for name, world in self.worlds.items():
-            if world.done or world.problem:
+            if world.done or world.problem or self.raw.quiet.get(name, 0.0) < cell_seconds + 10.0:
                 continue
             order, _ = expected_order(self.plan, name)
             due = order[len(world.order)] if len(world.order) < len(order) else None

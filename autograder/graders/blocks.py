@@ -82,10 +82,22 @@ def observed_shortcut(outs: dict, x: np.ndarray) -> Any:
         return s
     composed = outs.get("S_composed")
     if isinstance(s, dict) and s.get("kind") == "identity":
-        # where a projection is needed, a forward that applies no layer to x has not added the
-        # shortcut at all (x could not be added): its shortcut is then its own layers, composed
-        return composed if isinstance(composed, np.ndarray) else x
+        if not isinstance(composed, np.ndarray):
+            return x
+        # Where a projection is needed, a forward that applies no layer to x either never adds the
+        # shortcut (the run with zeroed convolutions is then constant: the shortcut is judged on its
+        # own layers) or adds something computed otherwise (functional calls), which must be what
+        # those layers give.
+        z = outs.get("Z")
+        if isinstance(z, np.ndarray) and z.shape == composed.shape and not constant_per_channel(z) \
+                and joins(z, composed) is None:
+            return None
+        return composed
     return composed if isinstance(composed, np.ndarray) else None
+
+
+def constant_per_channel(z: np.ndarray) -> bool:
+    return z.ndim == 4 and float(np.ptp(z.reshape(z.shape[0], z.shape[1], -1), axis=2).max()) < 1e-6
 
 
 def uses_convolutions(result: dict) -> bool | None:
@@ -109,7 +121,7 @@ def main_path_right_where_block_raised(outs: dict, ref: dict) -> bool:
     """The block raised, its main path composed from its own layers is a correct block's, and its
     shortcut composed from its own layers is not: what raised is the shortcut (judged in the shortcut
     item). A block whose two parts are both right and still raises has a broken forward."""
-    m, s = outs.get("M"), outs.get("S_composed")
+    m, s = outs.get("M_seen"), outs.get("S_composed")  # the main path as forward computed it
     return not isinstance(outs.get("Y"), np.ndarray) and isinstance(m, np.ndarray) and close(m, ref["M"]) \
         and not (isinstance(s, np.ndarray) and close(s, ref["S"]))
 

@@ -21,7 +21,7 @@ import ast
 
 import pytest
 
-from autograder.graders import fail, points
+from autograder.graders import GradingFailure, fail, points
 from autograder.graders.checks import device_related, probe, result_or_error
 
 CELL = "test_device_placement"
@@ -77,13 +77,17 @@ def _stopped_by_other_mistake(submission, world: str, var: str) -> bool:
     return bool(failed) and not any(device_related(c["error"]) for c in failed)
 
 
-def _stopped_by_device_error(submission, world: str) -> bool:
-    """Some cell before the device check stopped with a device error."""
-    run = submission.world(world)
-    index = submission.probe_index("device")
-    return bool(run) and index is not None and any(
-        i < index and c.get("status") != "ok" and c.get("error") and device_related(c["error"])
-        for i, c in run.cells.items())
+def _made_in_a_world(submission, name: str) -> bool:
+    """The demo object exists, with tensors or without, in one of the worlds."""
+    for world in WORLDS:
+        try:
+            result = probe(submission, "device", world)
+        except GradingFailure:  # that world has no device facts
+            continue
+        if "error" not in result and ((result.get("demo") or {}).get(name) is not None
+                                      or name in (result.get("demo_defined") or [])):
+            return True
+    return False
 
 
 def _sends(call: ast.Call, strictly: bool = False) -> bool:
@@ -92,8 +96,8 @@ def _sends(call: ast.Call, strictly: bool = False) -> bool:
 
 
 def _moves_to_device(submission, name: str, strictly: bool = False) -> bool:
-    """Whether some cell of the notebook sends `name` to device (name.to(device), and unless
-    `strictly`, name.cuda())."""
+    """Whether some cell of the notebook sends `name` to device: `name = ....to(device)`, and unless
+    `strictly`, also name.to(device) and name.cuda() as statements."""
     for cell in submission.plan["cells"]:
         if cell["kind"] != "code":
             continue
@@ -102,9 +106,9 @@ def _moves_to_device(submission, name: str, strictly: bool = False) -> bool:
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                    isinstance(node.func.value, ast.Name) and node.func.value.id == name and _sends(node, strictly):
-                return True
+            if not strictly and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+                    isinstance(node.func.value, ast.Name) and node.func.value.id == name and _sends(node):
+                return True  # (name.to(device) not assigned moves a model; a tensor's .to returns a copy)
             if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets) \
                     and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
                     and _sends(node.value, strictly):
@@ -204,9 +208,9 @@ def _check_demo(submission, world, result, names) -> None:
         if found is None:
             if name.startswith("block") and _block_without_parameters(submission, world, name):
                 continue
-            if not _stopped_by_device_error(submission, world):
-                continue  # the demo's objects are evidence where they exist: one that was never made is the
-                # shapes item's to charge, not a device mistake
+            if not _made_in_a_world(submission, name):
+                continue  # the demo's objects are evidence where they exist: one the notebook never makes is
+                # the shapes item's to charge, not a device mistake
             if _device_right(submission, world) and _moves_to_device(submission, name, strictly=True):
                 continue  # sent to device where it is made, but its cell stopped first at another object's
                 # device mistake, charged where that object is

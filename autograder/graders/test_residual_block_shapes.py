@@ -258,6 +258,9 @@ def test_residual_block_shapes_main_path(submission, case):
         s = blocks.observed_shortcut(outs, ref["x"])
         if blocks.main_path_right_where_block_raised(outs, ref):
             continue  # the block raised at its shortcut or join, the shortcut item's to charge
+        if s is None and isinstance(outs.get("M_seen"), np.ndarray) and close(outs["M_seen"], ref["M"]):
+            continue  # what forward adds to it cannot be seen (the shortcut item judges that); the main path
+            # as forward computed it is right
         form = blocks.join_form(y, ref["M"], s if s is not None else ref["S"])
         if form is None:
             problem = main_path_problem(result, cin, cout, stride)

@@ -196,11 +196,12 @@ CASES = [
          why="a block without its final ReLU, and a replaced student_side class attribute whose __del__ (run by "
              "restore_student_side on the grader's thread) replaces student_side.quietly again after the names "
              "were put back: the block's output as the checks run it gets the final ReLU"),
-    Case("hostile", "hostile_del_during_restore_holds_grader_thread_score_all_but_hidden_cases",
+    Case("hostile", "hostile_del_during_restore_holds_grader_thread_score_full",
          (InsertAfter(None, DEL_HOLDS),),
-         expect={"residual_block_shapes": 2.0}, review=True,
+         review=True,
          why="a correct notebook ending with a replaced student_side class attribute whose __del__ never returns: "
-             "restore_student_side runs it on the grader's thread before the hidden cases, which are lost"),
+             "restore_student_side keeps what it replaces (no finaliser of the notebook's runs on the grader's "
+             "thread), so the hidden cases run; the change is put back and said"),
     Case("correct", "correct_slow_extra_cells_at_the_end_score_all_but_hidden_cases",
          tuple(InsertAfter(None, SLOW_CELL) for _ in range(8)),
          expect={"residual_block_shapes": 2.0}, review=True,
@@ -236,17 +237,5 @@ CASES = [
              "main path from its layers in the right order and does not see the mistake"),
 ]
 
-# Measured on redteam3 (REDTEAM3.md): these are not yet graded as their fair `expect` says. The
-# test of each case's scores marks them xfail (strict), so that a fix shows up as an XPASS.
-PENDING: frozenset[str] = frozenset(f"{c.group}/{c.name}.ipynb" for c in CASES if c.name in {
-    "bug_always_projects_input_cloned_score_partial",
-    "correct_input_cloned_projection_bn_made_first_success_score_full",
-    "bug_projection_batchnorm_built_not_applied_score_partial",
-    "hostile_forward_hooks_disabled_always_projects_score_partial",
-    "hostile_del_during_restore_repatches_quietly_score_no_final_relu_bug",
-    "correct_slow_extra_cells_at_the_end_score_all_but_hidden_cases",
-    "bug_demo_block1_not_moved_and_input2_to_not_assigned_score_partial",
-    "bug_demo_blocks_not_moved_error_caught_and_deleted_score_partial",
-    "bug_bn2_skipped_and_projection_padded_score_partial",
-})
-assert len(PENDING) == 9
+# Measured on redteam3 (REDTEAM3.md), all nine since fixed; kept as a hook for the next round.
+PENDING: frozenset[str] = frozenset()
