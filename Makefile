@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up first.
-.PHONY: setup demo test test-gpu bench audit release solutions figures standin clean
+.PHONY: setup demo test test-gpu bench audit self-checks release solutions figures standin clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -25,6 +25,11 @@ bench: setup
 # the survivors, equivalent mutants that lose points. CI runs a fixed dozen (tests/test_audit.py).
 audit: setup
 	@$(PY) -m autograder.cli audit $(if $(JSON),--json $(JSON))
+
+# The visible self-checks run as a student would on every correct variant and mistake of the catalogue
+# (about 20 minutes), each compared with what the grader says; the suite runs a fixed subset.
+self-checks: setup
+	@NB10_ALL_SELF_CHECKS=1 $(PY) -m pytest tests/test_self_checks.py
 
 # Instructor chores: regenerate what is committed from source/ (tests fail when it is stale).
 release: setup

@@ -9,12 +9,14 @@ code, next to the solution, and compares what a teacher would compare:
 * block: ResidualBlock built for 12 configurations with the solution's weights loaded: outputs in
   train and eval mode, the gradients with respect to the input and to every parameter, the
   BatchNorm statistics; the state's names and shapes;
-* demo: the demo's tensors' shapes, that each output is its block applied to its input, the text
-  the cell prints;
+* demo: the demo's outputs' shapes, that each output is its block applied to its input, the shape
+  the exercise asks the cell to print (output_tensor_2's); the scaffold's own inputs and its other
+  print are means, not results;
 * resnet: the layers (types and settings), the state's names and shapes, the model's output with
   the solution's weights, the batch's and the output's shapes;
-* device: `device`, and the device each model and tensor is sent to, on this machine and in a run
-  where torch.cuda.is_available() answers True (where .to() and .cuda() only record the device).
+* device: `device`, and the device each model (all its parameters) and tensor is sent to, on this
+  machine and in a run where torch.cuda.is_available() answers True (where .to() and .cuda() only
+  record the device); there, a model called on an input on another device is a mistake too.
 
 A mutant the oracle cannot tell from the solution is *equivalent*: it must keep full marks. Any
 other is a *mistake*, which belongs to the items whose observations differ (a difference in the
@@ -272,7 +274,6 @@ BLOCK_CONFIGS = [((64, 64, 1), (2, 64, 8, 8)), ((64, 128, 2), (2, 64, 8, 8)), ((
                  ((8, 16, 1), (3, 8, 9, 7)), ((16, 8, 1), (3, 16, 9, 7)), ((8, 8, 2), (3, 8, 9, 7)),
                  ((8, 8, 3), (3, 8, 11, 7)), ((8, 16, 2), (3, 8, 10, 10)), ((16, 8, 2), (3, 16, 10, 10)),
                  ((3, 8, 1), (2, 3, 6, 6)), ((12, 12), (2, 12, 9, 9)), ((16, 32, 2), (1, 16, 7, 5))]
-DEMO_TENSORS = ("input_tensor_1", "output_tensor_1", "input_tensor_2", "output_tensor_2")
 DEVICE_OBJECTS = ("resnet_model", "images", "block_same_dim", "block_change_dim", "input_tensor_1", "input_tensor_2")
 
 
@@ -291,35 +292,78 @@ def _device_name(args: tuple, kwargs: dict) -> str | None:
 
 @contextmanager
 def _gpu_world(record: dict):
-    """torch.cuda.is_available() says True; .to() and .cuda() record the device asked for and move
-    nothing (so the notebook runs on, on the CPU)."""
+    """torch.cuda.is_available() says True; .to() and .cuda() record the device asked for (for a
+    model, for each of its parameters and buffers) and move nothing, so the notebook runs on, on
+    the CPU; a model called at top level on an input that is on another device than its parameters
+    is recorded as it would raise on a real GPU."""
     import torch
+    from torch.nn.modules import module as module_api
 
     saved = (torch.cuda.is_available, torch.nn.Module.to, torch.nn.Module.cuda, torch.Tensor.to, torch.Tensor.cuda)
+    mismatches: list[str] = []
+    record["mismatches"] = mismatches
+    depth = [0]
+
+    def place(obj, name):
+        record[id(obj)] = (name, obj)  # the object is kept: its id is not reused while the run lasts
+
+    def where(obj) -> str:
+        return record.get(id(obj), ("cpu",))[0]
 
     def module_to(self, *args, **kwargs):
         name = _device_name(args, kwargs)
         if name:
-            record[id(self)] = (name, self)  # the object is kept: its id is not reused while the run lasts
+            place(self, name)
+            for tensor in list(self.parameters()) + list(self.buffers()):
+                place(tensor, name)
         return self
 
     def tensor_to(self, *args, **kwargs):
         name = _device_name(args, kwargs)
         if name:
-            record[id(self)] = (name, self)
+            place(self, name)
             return self
         return saved[3](self, *args, **kwargs)
 
     def to_cuda(self, *args, **kwargs):
-        record[id(self)] = ("cuda" if not args or args[0] in (None, 0) else f"cuda:{args[0]}", self)
+        name = "cuda" if not args or args[0] in (None, 0) else f"cuda:{args[0]}"
+        if isinstance(self, torch.nn.Module):
+            return module_to(self, name)
+        place(self, name)
         return self
+
+    def before(module, args):
+        if depth[0] == 0:
+            params = {where(p) for p in module.parameters()}
+            inputs = {where(a) for a in args if isinstance(a, torch.Tensor)}
+            if params and inputs and len(params | inputs) > 1:
+                mismatches.append(f"{type(module).__name__} with parameters on {'/'.join(sorted(params))} called on "
+                                  f"an input on {'/'.join(sorted(inputs))}")
+        depth[0] += 1
+
+    def after(module, args, output):
+        depth[0] -= 1
 
     torch.cuda.is_available = lambda: True
     torch.nn.Module.to, torch.nn.Module.cuda, torch.Tensor.to, torch.Tensor.cuda = module_to, to_cuda, tensor_to, to_cuda
+    handles = [module_api.register_module_forward_pre_hook(before),
+               module_api.register_module_forward_hook(after, always_call=True)]
     try:
         yield
     finally:
+        for handle in handles:
+            handle.remove()
         torch.cuda.is_available, torch.nn.Module.to, torch.nn.Module.cuda, torch.Tensor.to, torch.Tensor.cuda = saved
+
+
+def _placement(record: dict, obj) -> str:
+    """Where the run put an object: a model is where its parameters and buffers are."""
+    import torch
+
+    if isinstance(obj, torch.nn.Module):
+        tensors = list(obj.parameters()) + list(obj.buffers())
+        return "/".join(sorted({record.get(id(t), ("cpu",))[0] for t in tensors})) or "cpu"
+    return record.get(id(obj), ("cpu",))[0]
 
 
 def _run_cells(cells: dict[str, str], world: str) -> tuple[dict, dict, dict, dict]:
@@ -356,7 +400,7 @@ def _block_facts(cls, args, shape, solution_state=None) -> dict:
         torch.manual_seed(7)
         block = cls(*args)
         state = block.state_dict()
-        facts["state"] = [(k, tuple(v.shape)) for k, v in state.items()]
+        facts["state"] = sorted((k, tuple(v.shape)) for k, v in state.items())  # the order layers are made in is free
         if solution_state is not None:
             block.load_state_dict(solution_state)
         generator = torch.Generator().manual_seed(11)
@@ -451,7 +495,7 @@ class Oracle:
             out["block"] = block
 
         demo = []
-        for name in DEMO_TENSORS:
+        for name in ("output_tensor_1", "output_tensor_2"):  # the inputs are the scaffold's means, not results
             a, b = ns.get(name), base_ns.get(name)
             if not (isinstance(a, torch.Tensor) and a.shape == b.shape):
                 demo.append(f"{name} shape")
@@ -464,8 +508,9 @@ class Oracle:
                     demo.append(f"output_tensor_{k} is not {block_name}(input_tensor_{k})")
             except BaseException:  # noqa: BLE001
                 demo.append(f"output_tensor_{k} cannot be recomputed")
-        if printed.get("residual_block_demo") != base_printed.get("residual_block_demo"):
-            demo.append("printed text")
+        shown = str(base_ns["output_tensor_2"].shape)  # the exercise: print output_tensor_2's shape
+        if (shown in printed.get("residual_block_demo", "")) != (shown in base_printed.get("residual_block_demo", "")):
+            demo.append("the printed shape of output_tensor_2")
         if errors.get("residual_block_demo") != base_errors.get("residual_block_demo"):
             demo.append(f"the cell raised {errors.get('residual_block_demo')}")
         if demo:
@@ -478,8 +523,8 @@ class Oracle:
         else:
             if _layer_facts(model) != _layer_facts(base_model):
                 resnet.append("layers")
-            state = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
-            base_state = [(k, tuple(v.shape)) for k, v in base_model.state_dict().items()]
+            state = sorted((k, tuple(v.shape)) for k, v in model.state_dict().items())
+            base_state = sorted((k, tuple(v.shape)) for k, v in base_model.state_dict().items())
             if state != base_state:
                 resnet.append("state")
             else:
@@ -509,10 +554,12 @@ class Oracle:
             if str(w_ns.get("device")) != str(b_ns.get("device")):
                 device.append(f"{world}: device is {w_ns.get('device')}")
             for name in DEVICE_OBJECTS:
-                got = record.get(id(w_ns.get(name)), ("cpu",))[0] if name in w_ns else "missing"
-                want = b_record.get(id(b_ns.get(name)), ("cpu",))[0]
+                got = _placement(record, w_ns.get(name)) if name in w_ns else "missing"
+                want = _placement(b_record, b_ns.get(name))
                 if got != want and got != "missing":
                     device.append(f"{world}: {name} on {got}")
+            if record.get("mismatches", []) != b_record.get("mismatches", []):
+                device += [f"{world}: {m}" for m in record.get("mismatches", [])[:3]]
             for cell in ANSWER_CELLS:
                 if w_errors.get(cell) != b_errors.get(cell) and world == "cpu" and cell == "setup":
                     device.append(f"{world}: the setup cell raised {w_errors.get(cell)}")

@@ -57,6 +57,8 @@ class Site:
     wrong: tuple[str, ...] = ()  # a failure with one of these messages: the site is wrong
     right: tuple[str, ...] = ()  # a failure with one of these can only be reached with the site right
     needs_passed: tuple[str, ...] = ()  # `wrong` only counts when these checks passed
+    judged_if: tuple[str, ...] = ()  # a pass counts as right only when these checks passed too (where they
+    # failed, the check may have passed because it does not charge that mistake, not because it saw the site)
     evidence: str = ""  # the evidence, in words, for the report
     untold: str = ""  # why no result can tell this site apart (then `checks` is empty)
 
@@ -70,7 +72,8 @@ class Site:
             return None
         gate_ok = all(passed for name, (passed, _) in tests.items()
                       if any(re.search(p, name) for p in self.needs_passed))
-        told_right = True
+        told_right = all(passed for name, (passed, _) in tests.items()
+                         if any(re.search(p, name) for p in self.judged_if))
         for passed, message in relevant.values():
             if passed:
                 continue
@@ -112,10 +115,14 @@ SITES: list[Site] = [
     Site("residual_block", ("shortcut",), "out += self.shortcut(x)",
          checks=WIRING, wrong=(r"shortcut's output is never added to the main path",),
          right=(r"must end with a ReLU applied after the addition", r"the ReLU is applied before the addition"),
-         evidence='the wiring checks; "the shortcut\'s output is never added"'),
+         judged_if=MAIN_PATH,
+         evidence='the wiring checks; "the shortcut\'s output is never added" (a pass counts only with the main '
+                  'path right: a block that cannot run because of its main path is not charged for its wiring)'),
     Site("residual_block", ("relu",), "the final F.relu(out)",
          checks=WIRING, wrong=(r"must end with a ReLU applied after the addition", r"the ReLU is applied before the addition"),
-         evidence='the wiring checks; "must end with a ReLU" / "the ReLU is applied before the addition"'),
+         judged_if=MAIN_PATH,
+         evidence='the wiring checks; "must end with a ReLU" / "the ReLU is applied before the addition" (a pass '
+                  'counts only with the main path right)'),
     Site("residual_block_demo", ("2",), "block_change_dim stride=2",
          checks=(r"^test_residual_block_shapes_seed_outputs\[output_tensor_2\]",),
          wrong=(r"block_change_dim needs the stride that halves",),
@@ -123,7 +130,10 @@ SITES: list[Site] = [
          evidence="the output_tensor_2 check; its stride message counts only when the block itself gives the "
                   "right shape at stride 2 (seed case 'changed' passed)"),
     Site("residual_block_demo", ("output_tensor_2.shape",), "print(output_tensor_2.shape)",
-         untold="no check reads what the notebook prints"),
+         checks=(r"^test_residual_block_shapes_seed_outputs\[output_tensor_2\]",),
+         wrong=(r"must print output_tensor_2\.shape",),
+         evidence="the output_tensor_2 check, which reads the demo's code: \"must print output_tensor_2.shape\" "
+                  "(a wrong shape tells nothing about the print)"),
     Site("resnet18_adaptation", ("1",), "ResNet conv1: 1 input channel",
          checks=(r"^test_resnet18_adaptation_conv1$",),
          wrong=(r"resnet_model\.conv1 takes \d+ input channels",),
@@ -141,7 +151,7 @@ SITES: list[Site] = [
          evidence="the batch/output shape check; an images shape whose batch is not 4 (an output message "
                   "means the images shape was right)"),
     Site("resnet18_adaptation", ("device",), "images = images.to(device)",
-         checks=(r"^test_device_placement_batch\[",),
+         checks=(r"^test_device_placement_batches\[",),
          wrong=(r"the batch of images is on [^,]+, not on device \((?!\?)",),
          evidence='the device batch checks, both worlds; "the batch of images is on ..., not on device"'),
 ]

@@ -44,9 +44,9 @@ def oracle(solution):
 
 
 @pytest.mark.parametrize("mutant, groups", [
-    ("residual_block_demo:swap:0", {}),  # the demo's block made after its input: the same program
-    ("setup:int:0", {}),  # another seed
-    ("resnet18_adaptation:drop:5", {}),  # a print that is not graded
+    ("residual_block_demo:swap:0", set()),  # the demo's block made after its input: the same program
+    ("setup:int:0", set()),  # another seed
+    ("resnet18_adaptation:drop:5", set()),  # a print that is not graded
     ("residual_block:int:4", {"block", "demo"}),  # conv1 without padding: nothing fits
     ("residual_block:detach:5", {"block"}),  # the shortcut detached: only the gradients differ
     ("residual_block_demo:unwrap:0", {"device"}),  # a demo block never sent to device

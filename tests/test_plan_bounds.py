@@ -209,6 +209,17 @@ def test_the_marks_are_the_references_on_constructed_notebooks(source, demos):
     assert kinds == {True, False}  # both marks occur before the last check
 
 
+def without_worlds(built: dict) -> dict:
+    """A plan without the worlds each cell and probe runs in: which probes also run with CUDA flipped was
+    decided after the planner was bounded (issue 11), and is tested by the device and demo cases."""
+    built = copy.deepcopy(built)
+    for cell in built["cells"]:
+        cell.pop("worlds", None)
+        for probe in cell.get("probes", []):
+            probe.pop("worlds", None)
+    return built
+
+
 def test_the_plan_is_the_old_plans_on_the_course_notebooks(source, tmp_path, monkeypatch):
     """The whole plan, not only the marks, is what plan.py gave before planning was bounded."""
     import importlib
@@ -223,7 +234,8 @@ def test_the_plan_is_the_old_plans_on_the_course_notebooks(source, tmp_path, mon
     try:
         old_plan = importlib.import_module("old_plan")
         for name, nb in course_notebooks().items():
-            assert plan.build(nb, source=source) == old_plan.build(copy.deepcopy(nb), source=source), name
+            assert without_worlds(plan.build(nb, source=source)) == \
+                without_worlds(old_plan.build(copy.deepcopy(nb), source=source)), name
     finally:
         sys.modules.pop("old_plan", None)
 

@@ -34,8 +34,10 @@ CLASS = {
 # output, gus never moves the batch, ivy's projection is 3x3. eve (the blank release, every check
 # raises) and hal (not a notebook) tell nothing. A main-path message names only the first wrong
 # layer, so ben tells nothing about bn1/conv2 and cy nothing about conv1/conv2. A block that raises
-# hides its wiring (ben, cy, ivy) and their output_tensor_2 (never made); dee's "must end with a
-# ReLU" shows the shortcut was added; fay's wrong output shape shows the images shape was right.
+# hides its wiring (ben, cy, ivy: the wiring checks do not charge a main-path mistake, so their pass
+# says nothing) and their output_tensor_2 (never made, so neither its stride nor its print can be
+# told); dee's "must end with a ReLU" shows the shortcut was added; fay's wrong output shape shows
+# the images shape was right.
 SITE_COUNTS = {
     "import torch.nn.functional as F": (0, 0),
     "conv1: kernel_size, stride, padding": (6, 1),
@@ -45,7 +47,7 @@ SITE_COUNTS = {
     "out += self.shortcut(x)": (5, 0),
     "the final F.relu(out)": (4, 1),
     "block_change_dim stride=2": (5, 0),
-    "print(output_tensor_2.shape)": (0, 0),
+    "print(output_tensor_2.shape)": (5, 0),
     "ResNet conv1: 1 input channel": (8, 0),
     "fc: 2 outputs": (7, 1),
     "DataLoader batch_size=4": (8, 0),
@@ -115,9 +117,12 @@ def test_one_mistake_met_in_several_cases_is_one_message():
     a = "In a hidden case (a non-square input) the block raised RuntimeError (line 34 of your cell: `out += s(x)`)."
     b = "In a hidden case (few input channels) the block raised RuntimeError (line 31 of your cell: `out = c(x)`)."
     assert report.message_key(a) == report.message_key(b) == "In a hidden case (…) the block raised RuntimeError."
-    c = "When only the stride changes (same channels), the projection must be a 1x1 convolution (kernel_size=1); " \
-        "yours is Conv2d(8 -> 8, kernel (3, 3), stride (2, 2), padding (1, 1)) (train mode)."
-    assert report.message_key(c) == "When …, the projection must be a 1x1 convolution (kernel_size=1)."
+    c = "When the stride changes (same channels) (ResidualBlock(8, 8, stride=2)): the projection must be a 1x1 " \
+        "convolution (kernel_size=1); yours is Conv2d(8 -> 8, kernel (3, 3), stride (2, 2), padding (1, 1)) (train mode)."
+    d = "When both the stride and the channels change (ResidualBlock(8, 16, stride=2)): the projection must be a 1x1 " \
+        "convolution (kernel_size=1); yours is Conv2d(8 -> 16, kernel (3, 3), stride (2, 2), padding (0, 0)) (eval mode)."
+    assert report.message_key(c) == report.message_key(d) == \
+        "When … (ResidualBlock(…)): the projection must be a 1x1 convolution (kernel_size=1)."
     # different mistakes stay apart
     assert report.message_key("resnet_model.fc gives 1 output; PneumoniaMNIST has 2 classes.") != \
         report.message_key("resnet_model.fc still has ImageNet's 1000 outputs: replace it with a layer for 2 classes.")
@@ -307,11 +312,11 @@ def test_the_blank_site_table_counts_what_it_claims(graded, written):
         assert shown[label][5] == str(len(CLASS) - right - wrong), label
         if right + wrong:
             assert shown[label][6] == f"{100 * right / (right + wrong):.0f}%"
-    # the two sites no result can tell apart say so, with the reason
-    for label in ("import torch.nn.functional as F", "print(output_tensor_2.shape)"):
-        assert shown[label][6] == "cannot be told apart", label
-        assert re.search(rf"<li><b>{re.escape(label)}</b>: cannot be told apart: \w", page), label
-    assert "Never told apart: import torch.nn.functional as F; print(output_tensor_2.shape)." in page
+    # the site no result can tell apart says so, with the reason
+    label = "import torch.nn.functional as F"
+    assert shown[label][6] == "cannot be told apart", label
+    assert re.search(rf"<li><b>{re.escape(label)}</b>: cannot be told apart: \w", page), label
+    assert "Never told apart: import torch.nn.functional as F." in page
 
 
 @pytest.mark.slow
@@ -325,11 +330,13 @@ def test_the_failure_messages_are_normalised_and_counted_per_student(graded, wri
     counts = [(r.students, r.checks) for r in rows]
     assert counts == sorted(counts, reverse=True)
     # ben, cy and ivy each see their block raise in several hidden cases, with different exception
-    # texts and lines: one message, three students; eve's blank release raises NameError in all six
+    # texts and lines: one message, three students (ben's unpadded block in all nine, cy's bn1 where the
+    # channels change, four, ivy's unpadded 3x3 projection in seven); eve's blank release raises
+    # NameError in all nine
     everything = report.top_messages(report.load(graded, "notebook10"), 1000)[0]
     by_message = {r.message: (r.students, r.checks) for r in everything}
-    assert by_message["In a hidden case (…) the block raised RuntimeError."] == (3, 6 + 3 + 5)
-    assert by_message["In a hidden case (…) the block raised NameError."] == (1, 6)
+    assert by_message["In a hidden case (…) the block raised RuntimeError."] == (3, 9 + 4 + 7)
+    assert by_message["In a hidden case (…) the block raised NameError."] == (1, 9)
     assert by_message["resnet_model.fc gives 1 output; PneumoniaMNIST has 2 classes."] == (1, 1)  # fay
     shown = section_table(html_text(written), "Most common failure messages")
     assert [(m, int(s), int(c)) for m, s, c in shown] == [(r.message, r.students, r.checks) for r in rows]

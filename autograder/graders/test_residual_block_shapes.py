@@ -116,9 +116,20 @@ def test_residual_block_shapes_seed_cases(submission, case):
         fail(f"{blocks.call(args)} on a {tuple(shape)} batch: {problem}.")
 
 
+def _shows_shape_of(node: ast.AST, name: str) -> bool:
+    """The expression holds name.shape or name.size()."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Attribute) and n.attr == "shape" and isinstance(n.value, ast.Name) and n.value.id == name:
+            return True
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "size" and \
+                isinstance(n.func.value, ast.Name) and n.func.value.id == name:
+            return True
+    return False
+
+
 def printed_problem(submission, name: str) -> str | None:
-    """The demo prints `name`'s shape in the line that says so (the exercise's blank): it must
-    print the tensor's own .shape, not another tensor's and not the answer typed in."""
+    """The demo shows `name`'s shape (the exercise's blank): a print (or the cell's last expression)
+    of the tensor's own .shape, not another tensor's, not the answer typed in, and not left out."""
     label = PRINTED.get(name)
     cell = next((c for c in submission.plan["cells"] if c.get("grade_id") == "residual_block_demo"), None)
     if label is None or cell is None:
@@ -127,19 +138,13 @@ def printed_problem(submission, name: str) -> str | None:
         tree = ast.parse(cell["source"])
     except SyntaxError:
         return None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
-            text = ast.unparse(node)
-            if label in text:
-                shown = [n for n in ast.walk(node) if isinstance(n, ast.Attribute) and n.attr == "shape"]
-                if any(isinstance(n.value, ast.Name) and n.value.id == name for n in shown) or \
-                        any(isinstance(c.func, ast.Attribute) and c.func.attr == "size" and
-                            isinstance(c.func.value, ast.Name) and c.func.value.id == name
-                            for c in ast.walk(node) if isinstance(c, ast.Call)):
-                    return None
-                return (f"the line printing '{label}' must print {name}.shape (the blank is the tensor whose shape it "
-                        "shows)")
-    return None
+    prints = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) in ("print", "display")]
+    last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    if any(_shows_shape_of(n, name) for n in prints) or (last is not None and _shows_shape_of(last, name)):
+        return None
+    if any(label in ast.unparse(n) for n in prints):
+        return f"the line printing '{label}' must print {name}.shape (the blank is the tensor whose shape it shows)"
+    return f"the demo must print {name}.shape (the line '{label}: ...')"
 
 
 @points(0.25)

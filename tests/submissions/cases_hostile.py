@@ -709,7 +709,9 @@ CASES = [
     Case("hostile", "hostile_module_call_patched_score_zero_for_blocks",
          (Replace("residual_block", MODULE_CALL_PATCH),),
          expect=NO_BLOCKS,
-         why="a layerless block answered by a patched nn.Module.__call__ with zeros of the right shape"),
+         why="a layerless block answered by a patched nn.Module.__call__ with zeros of the right shape (flagged: "
+             "torch's own nn.Module.__call__ replaced, and put back before each check)",
+         review=True),
 
     # IPython
     Case("hostile", "hostile_ipython_formatters_and_showtraceback_lie_score_zero_for_blocks",
