@@ -220,6 +220,14 @@ def run_plan(plan: dict) -> None:
     mine = 1 if child == 0 else 0  # the forked process runs the second world
     if len(worlds) > 1:
         os.close(fds[1 - mine])
+    if mine == 1 and os.path.exists("/dev/nvidiactl"):
+        # A GPU is shown: the second world is a machine without one, for CUDA itself (not only for
+        # torch.cuda.is_available()), so that a notebook that hard-codes "cuda" fails there as it
+        # would on a CPU-only machine. CUDA reads this when first used, which is after the fork.
+        from . import student_side
+
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+        student_side.GPU_HIDDEN[0] = True
     code = 0
     try:
         run_world(worlds[mine], plan, fds[mine], key, notes, (child,) if child else ())

@@ -400,6 +400,7 @@ def make_shell():
     return shell
 
 
+GPU_HIDDEN = [False]  # set by the runner in the second world of a machine with a GPU (CUDA hidden there)
 DEADLINE = [float("inf")]  # when the running job's time is up (time.monotonic), set by the grader
 
 
@@ -478,7 +479,7 @@ def enter_counterfactual() -> str:
     per thread)."""
     import torch
 
-    if torch.cuda.is_available():
+    if GPU_HIDDEN[0] or torch.cuda.is_available():
         torch.cuda.is_available = _false
         return "cuda-hidden"
     # Nothing computed in this world is judged but where tensors end up, so filling fresh

@@ -26,82 +26,41 @@ RAW = Path("/tmp/accuracy_measured.json")
 NO_MESSAGE = "no failing check in the item carries a message"
 SHORT = {"residual_block_shapes": "shapes", "shortcut_projection": "shortcut", "resnet18_adaptation": "resnet",
          "device_placement": "device"}
-# Existing cases (cases_bugs.py) whose expectations charge a mistake outside its own item, by the
-# policy of cases_accuracy.py; measured alongside for the record, not changed.
-EXISTING_CONFLICTS = {
-    "bugs/bug_no_padding_score_partial.ipynb": {"shortcut_projection": 3.0},
-    "bugs/bug_conv1_ignores_stride_score_partial.ipynb": {"shortcut_projection": 3.0},
-    "bugs/bug_conv2_uses_block_stride_score_partial.ipynb": {"shortcut_projection": 3.0},
-    "bugs/bug_bn1_on_in_channels_score_partial.ipynb": {"shortcut_projection": 3.0},
-    "bugs/bug_conv2_from_in_channels_score_partial.ipynb": {"shortcut_projection": 3.0},
-    "bugs/bug_conv1_three_channels_score_partial.ipynb": {"device_placement": 2.0},
-    "bugs/bug_device_hardcoded_cuda_score_partial.ipynb": {"residual_block_shapes": 3.0, "resnet18_adaptation": 2.0},
-}
-
-
 # Cases whose outcome depends on the time limits: graded once more with the production limits
 # (sandbox.Limits(): 30 s a cell, 180 s a submission).
 DEFAULT_LIMITS = ["correct/correct_torch_compile_demo_block_success_score_full.ipynb",
                   "correct/correct_torch_compile_model_success_score_full.ipynb"]
 
 
-# Read from the messages of the run of 2026-11-27 (hand-written; re-check after a re-run).
-NOTES = """## What goes wrong (read from the messages of this run)
+# The first run of this report (grader at 119c766, before issue 11's fixes), for comparison.
+BEFORE = """## Before and after
 
-Correct notebooks that lose points:
+The first run of this report, on the grader as it was when the catalogue was written (119c766):
+**29 pass, 54 fail**; 13 of 32 correct variants lost points and 4 were marked for review; 18 of 51
+bugs kept full marks in their own item; 20 bugs lost points in an item they do not belong to;
+8 of the 20 checked messages named another mistake. What changed, by mechanism:
 
-* **The simulated GPU is not PyTorch.** In the world with CUDA flipped on (no GPU here), the grader
-  answers `is_available`, `device_count`, `current_device` and `get_device_name`; other CUDA calls reach
-  the real runtime, and these raised "Found no NVIDIA driver": `torch.cuda.get_device_properties`
-  (cuda_memory_report), the DataLoader's `pin_memory` (both pin_memory cases), TorchDynamo
-  (torch_compile_model). (`manual_seed_all` and `cudnn.benchmark` in cuda_queries_in_setup did not.)
-  The cell stops, so the batch and output are missing there: device 1.5.
-* **`%matplotlib inline` stops the setup cell** (NotImplementedError "Implement enable_gui in a
-  subclass" from the sandbox's InteractiveShell): nothing after it is imported, 0/10.
-  (`%config InlineBackend.figure_format` and `matplotlib.use('Agg')` pass.)
-* **The shortcut is "every child that is not conv1, bn1, conv2, bn2 or an activation"**, in
-  registration order: an unused `self.pool` becomes part of the shortcut (shortcut 0/3); a
-  `self.main = nn.Sequential(self.conv1, ...)` wrapper becomes a shortcut with two 3x3 convolutions
-  (shortcut 0/3; and the main-path check of the projecting block fails because the wrapper's first
-  3x3 convolution is taken for the projection, whose seeded 1x1 weight does not fit it: shapes 2.5).
-* **The scaffold's names are required**: a main path written as one `nn.Sequential` under another name
-  scores 0 in shapes and shortcut; `fc = nn.Sequential(nn.Linear(...))` fails "must be an nn.Linear".
-* **"Uses its layers" is tested by perturbing one layer at a time**: with bn2's weight zeroed
-  (torchvision's zero_init_residual) the main path is constant, conv1, bn1 and conv2 look unused and
-  every shape and shortcut check fails (1 / 1).
-* **The demo outputs are re-run in train mode**: blocks put in `.eval()` are "not what the block gives"
-  (shapes 2.5).
-* **The batch check reads the name `images`**: `resnet_model(images.to(device))` loses 0.25.
-* **torch.compile**: in the sandbox the compiled demo block ran past the cell limit with 10 s and with
-  30 s a cell (the machine's load average was about 100 during the second run); the same notebook
-  without the sandbox (`unsafe`) finished that cell in 21 s and then lost 0.25, because
-  `output_tensor_1`'s block is the compiled wrapper, which has no conv1..bn2 of its own (one other
-  unsafe try stopped with an InductorError). Compiling the ResNet took about 45 s outside the sandbox.
-  Both are also marked for review: inductor's worker threads are alive when the checks run.
-* **Marked for review although honest**: tqdm's monitor thread ("threads started by the notebook were
-  still running"), and `getattr(resnet_model, stage)` in an extra cell (the scan's "getattr with a
-  computed name"; the notebook's own U-Net cell does the same).
-
-Mistakes that keep full marks: no check looks at gradients (detach on either path), at printed text
-(the printed-shape blank), at a configuration with fewer output than input channels or stride 3
-(projection conditions `<` and `== 2`), at a block built without its stride argument (default stride
-2), or at the demo cell in the world with a GPU (demo blocks or inputs not moved). `cuda:1` passes
-because the simulated GPU maps every `cuda*` device to `meta`. Main-path mistakes inside forward keep
-3/3 shapes because the main-path check composes conv1 -> bn1 -> ReLU -> conv2 -> bn2 from the modules
-itself instead of running forward.
-
-Points in the wrong item: those forward mistakes are caught only by the shortcut's join check
-(relu(main + shortcut) with the *canonical* main path), so they cost 1 shortcut point; bn1 used twice,
-bn2 skipped and InstanceNorm2d trip the "layers used" rule, which fails every shape check and nearly
-every shortcut check; a main-path literal that makes the addition impossible costs 0.5 to 1 shortcut
-point (the join check "raised"); a ResNet or data mistake that leaves no output (or no batch) costs the
-device checks of both worlds; a device mistake that stops a cell costs the demo's and the ResNet's
-shape checks.
-
-Not measured here: this machine has no GPU, so the world with CUDA *hidden* (a GPU machine's second
-world) never ran. On a GPU machine `torch.cuda.device_count() > 0` would still see the GPU there (only
-`is_available` is flipped), and `cuda:1` and the unmoved demo would raise in the real world; those
-expectations are stated but their GPU behaviour is not measured.
+* **The simulated GPU** answers every CUDA query a notebook makes (device counts and properties,
+  memory reports, `pin_memory`, compiled code); `cuda:1` is another GPU, so it fails. Sandbox
+  guards no longer refuse what libraries do on a correct notebook's behalf (ctypes loads,
+  DataLoader workers' signal handlers, `%matplotlib inline`, tqdm's monitor thread).
+* **One observed forward, shared by the two block items** (`graders/blocks.py`): with seeded
+  weights loaded into the student's own layers, the block's forward is run and observed; the
+  shortcut is the chain of modules forward applies to x (an unused attribute is no part of it,
+  a projection kept as two attributes is), the main path is judged as forward computes it
+  against relu(reference main path + the student's own shortcut), so a main path written under
+  other names, or kept and wrapped in a Sequential, is judged by what it does.
+* **Each mistake charged in its own item.** A main-path mistake never costs the shortcut (the
+  join is judged with the main path's convolutions zeroed: the main path is then one constant per
+  channel, whatever its mistakes); a shortcut that makes the block raise does not cost the main
+  path; a ResNet or data mistake that leaves no output is not a device mistake; a device mistake
+  that stops a cell in one world is not a shape mistake (the other world's shapes are read).
+* **What was never looked at is now checked**: gradients (detach on either path), the printed
+  shape (the demo must print `output_tensor_2`'s own shape), fewer output than input channels and
+  stride 3 (the projection conditions), a block built without its stride argument, the demo's
+  blocks and inputs in both worlds, the fc's bias and ResNet's weightless layers (a removed
+  max-pool), BatchNorm's settings (affine, running statistics).
+* **Demo blocks in eval mode** are rerun in the mode the notebook left them in.
 """
 
 
@@ -113,7 +72,7 @@ def grade(batch_size: int) -> dict:
     from autograder import engine
     from tests.conftest import CASES as CASE_DIR, TEST_LIMITS
 
-    names = [key(c) for c in CASES] + list(EXISTING_CONFLICTS)
+    names = [key(c) for c in CASES]
     raw: dict = {}
     for start in range(0, len(names), batch_size):
         batch = names[start:start + batch_size]
@@ -245,22 +204,89 @@ def render(raw: dict) -> str:
             fl = failing_lines(got, list(ITEM_MAX))
             if fl:
                 supplement[-1] += "\nFailing checks:\n" + "\n".join(fl) + "\n"
-    existing = []
-    for name, fair in EXISTING_CONFLICTS.items():
-        got = raw.get(name)
+    out = []
+    for t in got["tests"]:
+        if t["item"] in items and t["score"] < t["max"]:
+            out.append(f"  - `{t['name'].split(': ', 1)[1]}` ({fmt(t['score'])}/{fmt(t['max'])}): "
+                       + t["output"].replace("\n", " ").replace("|", "\\|")[:600])
+    return out
+
+
+def render(raw: dict) -> str:
+    rows, details = [], []
+    correct_losing, correct_review, bugs_kept, wrong_item, msg_fail = [], [], [], [], []
+    n_ok = 0
+    for case in CASES:
+        got = raw[key(case)]
+        v = verdict(case, got)
+        n_ok += v["ok"]
+        want = case.expected()
+        differs = [i for i in ITEM_MAX if abs(got["items"][i] - want[i]) >= 1e-6]
+        flags = []
+        if not v["items_ok"]:
+            flags.append("scores")
+        if not v["review_ok"]:
+            flags.append("review")
+        if v["msg"] is not None and not v["msg"][0]:
+            flags.append("message")
+        if got["internal_errors"]:
+            flags.append("grader error")
+        review = "yes" if got["review"] else "no"
+        rows.append(f"| `{case.name}` | {scores(want)} | {scores(got['items'])} | {review} | "
+                    f"{'pass' if v['ok'] else 'FAIL: ' + ', '.join(flags)} |")
+        if case.group == "correct":
+            if any(got["items"][i] < ITEM_MAX[i] - 1e-6 for i in ITEM_MAX):
+                correct_losing.append(case.name)
+            if got["review"]:
+                correct_review.append(case.name)
+        else:
+            own = [i for i in ITEM_MAX if want[i] < ITEM_MAX[i] - 1e-6]
+            kept = [i for i in own if got["items"][i] >= ITEM_MAX[i] - 1e-6]
+            if kept:
+                bugs_kept.append((case.name, kept))
+            elsewhere = [i for i in ITEM_MAX if want[i] >= ITEM_MAX[i] - 1e-6 and got["items"][i] < ITEM_MAX[i] - 1e-6]
+            if elsewhere:
+                wrong_item.append((case.name, elsewhere))
+        if v["msg"] is not None and not v["msg"][0]:
+            msg_fail.append((case.name, v["msg"][1]))
+        if not v["ok"]:
+            lines = [f"### `{case.name}`", "", f"*Why:* {case.why}", "",
+                     f"Expected {scores(want)}, measured {scores(got['items'])}"
+                     + (f"; differs in {', '.join(SHORT[i] for i in differs)}" if differs else "") + "."]
+            if not v["review_ok"]:
+                lines.append(f"Marked for review: {'; '.join(got['review']) or 'no'} (expected "
+                             f"{'yes' if case.review else 'no'}).")
+            if v["msg"] is not None and not v["msg"][0]:
+                lines.append(f"Message check ({SHORT[MESSAGES[case.name]['item']]}): {v['msg'][1]}.")
+            if got["internal_errors"]:
+                lines.append(f"Grader errors: {got['internal_errors']}")
+            shown = sorted(set(differs) | ({MESSAGES[case.name]["item"]} if case.name in MESSAGES else set()),
+                           key=list(ITEM_MAX).index)
+            fl = failing_lines(got, shown)
+            if fl:
+                lines += ["", "Failing checks:"] + fl
+            details.append("\n".join(lines) + "\n")
+    correct = [c for c in CASES if c.group == "correct"]
+    bugs = [c for c in CASES if c.group == "bugs"]
+    named_wrong = [(n, why) for n, why in msg_fail if why != NO_MESSAGE]
+    supplement = []
+    for name in DEFAULT_LIMITS:
+        got = raw.get("default-limits:" + name)
         if got:
-            existing.append(f"| `{name.split('/')[1].removesuffix('.ipynb')}` | "
-                            + ", ".join(f"{SHORT[i]} {fmt(v)}" for i, v in fair.items()) + " | "
-                            + scores(got["items"]) + " |")
+            supplement.append(f"### `{name.split('/')[1].removesuffix('.ipynb')}` with 30 s a cell\n\n"
+                              f"Measured {scores(got['items'])}; review: {'; '.join(got['review']) or 'no'}.\n")
+            fl = failing_lines(got, list(ITEM_MAX))
+            if fl:
+                supplement[-1] += "\nFailing checks:\n" + "\n".join(fl) + "\n"
     out = [
-        "# Accuracy of the current grader: fair scores against measured ones",
+        "# Accuracy of the grader: fair scores against measured ones",
         "",
-        "Test-first groundwork for the accuracy issue. The cases are in `tests/submissions/cases_accuracy.py` "
-        "(its docstring states the policy the fair scores follow: each mistake is charged in its own item); "
-        "they are built into `tests/submissions/{correct,bugs}/` and `expected.json` like every other case, so "
-        "`tests/test_submissions.py` fails on each FAIL below until the grader is fixed. This file is written by "
-        "`python -m tests.submissions.accuracy_report` (grading with the test suite's limits: 10 s a cell, 60 s a "
-        "submission; two warm workers) on a machine **without a GPU**: the world with a GPU is the simulated one.",
+        "The cases are in `tests/submissions/cases_accuracy.py` (its docstring states the policy the fair scores "
+        "follow: each mistake is charged in its own item); they are built into `tests/submissions/{correct,bugs}/` "
+        "and `expected.json` like every other case, and `tests/test_submissions.py` fails on any FAIL below. This "
+        "file is written by `python -m tests.submissions.accuracy_report` (grading with the test suite's limits: "
+        "10 s a cell, 60 s a submission; two warm workers) on a machine **without a GPU**: the world with a GPU "
+        "is the simulated one.",
         "",
         "Scores are written shapes / shortcut / resnet / device (out of 3 / 3 / 2 / 2). *Review*: whether the "
         "grader marked the submission for a person (every case here expects no). A case passes when all four "
@@ -285,7 +311,7 @@ def render(raw: dict) -> str:
         f"**{len(named_wrong)}**" + (": " + "; ".join(f"`{n}`: {why}" for n, why in named_wrong) if named_wrong else "")
         + f". No failing check at all in the item (the bug keeps full marks there): {len(msg_fail) - len(named_wrong)}.",
         "",
-        NOTES,
+        BEFORE,
         "## Table",
         "",
         "| Case | Fair | Measured | Review | Result |",
@@ -297,19 +323,10 @@ def render(raw: dict) -> str:
         *details,
         "## torch.compile under the production limits",
         "",
-        "The two torch.compile cases above ran past the test suite's 10 s a cell. Graded again with the "
-        "production limits (30 s a cell, 180 s a submission):",
+        "The two torch.compile cases, graded again with the production limits (30 s a cell, 180 s a "
+        "submission), where compiling has the time it needs on a slow machine:",
         "",
         *supplement,
-        "## Existing cases whose expectations conflict with this policy",
-        "",
-        "Not changed here (their expectations are the current grader's); listed so that the fix changes them "
-        "knowingly. Measured in the same run.",
-        "",
-        "| Case | Fair by this policy | Measured |",
-        "|---|---|---|",
-        *existing,
-        "",
     ]
     return "\n".join(out)
 

@@ -371,7 +371,7 @@ os.kill(os.getpid(), signal.SIGSEGV)
 
 MEMORY_BOMB = '''# Eat all the memory there is, whatever the limits say
 import os
-hoard, size = [], 256 << 20
+hoard, size = [], 1 << 30  # a gibibyte at a time: past any limit within seconds, even on a busy machine
 while size >= 1 << 20:
     try:
         hoard.append(b"x" * size)  # touched, so it is really used
@@ -699,13 +699,17 @@ CASES = [
     Case("hostile", "hostile_tensor_shape_and_size_patched_score_zero_for_blocks",
          (Replace("residual_block", SHAPE_LIAR),),
          expect=NO_BLOCKS,
-         why="a layerless block whose 3-d output claims the right 4-d shape through a patched Tensor.shape/size"),
+         why="a layerless block whose 3-d output claims the right 4-d shape through a patched Tensor.shape/size "
+             "(flagged: torch's own Tensor attributes replaced)",
+         review=True),
     Case("hostile", "hostile_allclose_patched_relu_before_add_score_no_wiring",
          (Sub("residual_block", "out = self.bn2(self.conv2(out))", "out = F.relu(self.bn2(self.conv2(out)))"),
           Sub("residual_block", "        out = F.relu(out)\n", ""),
           InsertAfter("setup", ALLCLOSE_PATCH)),
          expect={"shortcut_projection": 2.0},
-         why="ReLU before the addition, with torch.allclose, np.allclose and assert_allclose patched to agree"),
+         why="ReLU before the addition, with torch.allclose, np.allclose and assert_allclose patched to agree "
+             "(flagged: torch's own functions replaced)",
+         review=True),
     Case("hostile", "hostile_module_call_patched_score_zero_for_blocks",
          (Replace("residual_block", MODULE_CALL_PATCH),),
          expect=NO_BLOCKS,
