@@ -55,8 +55,18 @@ EXAMPLE_CLASS = {
 }
 
 
-# What each example student must score: a demo on a machine where grading is broken fails.
-EXPECTED_TOTALS = {"ada": 10.0, "ben": 6.0, "cy": 4.0, "dee": 10.0, "eve": 0.0}
+CATALOGUE = "tests/submissions/expected.json"  # each case's expected item scores (tests/test_submissions.py)
+
+
+def expected_totals(root: Path = COURSE.root) -> dict[str, float]:
+    """What each example student must score, from the test catalogue's expectations (the blank
+    release earns nothing): a demo on a machine where grading is broken fails."""
+    import json
+
+    catalogue = json.loads((root / CATALOGUE).read_text())
+    prefix = "tests/submissions/"
+    return {student: sum(catalogue[path.removeprefix(prefix)]["expect"].values()) if path.startswith(prefix) else 0.0
+            for student, path in EXAMPLE_CLASS.items()}
 
 
 def grade_example_class(course: Course = COURSE) -> dict[str, dict[str, float]]:
@@ -100,9 +110,10 @@ def main(course: Course = COURSE) -> int:
     print("4. Grading the example class with `nbgrader autograde notebook10` (sandboxed hidden graders) ...")
     scores = grade_example_class(course)
     print_score_table(scores)
-    wrong = [s for s, total in EXPECTED_TOTALS.items() if abs(sum(scores.get(s, {}).values()) - total) > 1e-6]
+    want = expected_totals(course.root)
+    wrong = [s for s, total in want.items() if abs(sum(scores.get(s, {}).values()) - total) > 1e-6]
     if wrong:
-        print(f"   UNEXPECTED: {', '.join(wrong)} should have {', '.join(str(EXPECTED_TOTALS[s]) for s in wrong)} "
+        print(f"   UNEXPECTED: {', '.join(wrong)} should have {', '.join(str(want[s]) for s in wrong)} "
               "points; grading is not working on this machine (see the autograded notebooks' outputs).")
 
     print("5. Feedback pages (`nbgrader generate_feedback`) and the class report (`autograder report`) ...")
