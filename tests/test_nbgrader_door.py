@@ -1,6 +1,7 @@
 """The nbgrader front door: real nbgrader, real gradebook; same scores as `autograder grade`."""
 
 import json
+import sys
 
 import pytest
 
@@ -21,15 +22,33 @@ BEN_TOTAL = sum(EXPECTED[STUDENTS["ben"]]["expect"].values())
 
 
 @pytest.fixture(scope="module")
-def autograded_course(tmp_path_factory):
+def autograde_run(tmp_path_factory):
+    """The class graded by plain `nbgrader autograde`, and what that command printed."""
     course = make_class(tmp_path_factory.mktemp("course"), STUDENTS)
     config = course.config_file.read_text() + (
         f"\nc.SandboxAutograde.cell_seconds = {TEST_LIMITS.cell_seconds}"
         f"\nc.SandboxAutograde.submission_seconds = {TEST_LIMITS.submission_seconds}\n")
     course.config_file.write_text(config)
     assignment.add_students(list(STUDENTS), course)
-    assignment.autograde(course)
-    return course
+    return course, assignment.autograde(course)
+
+
+@pytest.fixture(scope="module")
+def autograded_course(autograde_run):
+    return autograde_run[0]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(sys.version_info >= (3, 13), strict=True,
+                   reason="every SQLAlchemy that imports on Python 3.13 (2.0.31 on) warns; see pyproject.toml")
+def test_nbgrader_autograde_prints_no_sqlalchemy_warning(autograde_run):
+    # nbgrader 0.9.6 builds each submission in a way SQLAlchemy 2.0.19 and later warn about, once per
+    # submission and relationship ("SAWarning: Object of type <SubmittedAssignment> not in session");
+    # pyproject.toml pins the last release that does not.
+    course, run = autograde_run
+    output = run.output
+    assert all(f"Autograding {course.autograded(s) / NOTEBOOK}" in output for s in STUDENTS), output[-2000:]
+    assert "SAWarning" not in output and "not in session" not in output, output[-4000:]
 
 
 @pytest.mark.slow
