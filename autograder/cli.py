@@ -16,7 +16,7 @@ examples:
   autograder grade submitted/alice/notebook10/notebook10.ipynb -o results.json
   autograder autograde notebook10 --workers 2        # the whole class, into nbgrader's gradebook
   autograder report notebook10 --out report/         # plots, report.html, scores.csv
-  autograder export notebook10 --format canvas --out canvas.csv
+  autograder export notebook10 --format canvas --out canvas.csv --roster students.csv
   autograder release      # nbgrader generate_assignment notebook10 -> release/notebook10/
   autograder solutions    # nbgrader generate_solution (executed) -> solutions/notebook10/
   autograder demo         # what `make demo` runs
@@ -68,16 +68,26 @@ assignment, no gradebook, nothing graded yet, --out naming a file).
 """
 EXPORT_EXAMPLES = """\
 examples:
-  autograder export notebook10 --format canvas --out grades_canvas.csv
-  autograder export notebook10 --format moodle --out grades_moodle.csv
+  autograder export notebook10 --format canvas --out grades_canvas.csv --roster students.csv
+  autograder export notebook10 --format canvas --out items_canvas.csv --columns items
+  autograder export notebook10 --format moodle --out grades_moodle.csv --roster students.csv
   autograder export notebook10 --format gradescope --out gradescope/   # gradescope/STUDENT/results.json
 
-canvas: Student, ID, SIS User ID, SIS Login ID (the nbgrader student id), Section, then the
-total (column "notebook10") and one column per item ("notebook10: item"), as Canvas's gradebook
-import reads them. moodle: Username, Email address, the total and the items; in Moodle's
-import map Username to username. nbgrader's own `nbgrader export` still works as before.
-exit status: 0 when everything was written; 2 for a bad argument or missing input; 3 when
-some students could not be exported (gradescope: no results.json; the others were written).
+canvas: Student, ID, SIS User ID, SIS Login ID, Section, the grade columns, and a second row
+"Points Possible" (Grades > Import reads it as Canvas's own export writes it). moodle: Username,
+Email address, the grade columns; in Moodle's import map Email address to useremail (or Username
+to username). --columns: total (default: one column "notebook10"), items ("notebook10: item"
+each) or both (import only one kind, or the points count twice).
+--roster: a CSV, one row per student: student_id (the nbgrader id, required) and any of
+canvas_id (or lms_user_id), sis_user_id, sis_login_id, section, email, username, name. Without
+it, nbgrader's student table (nbgrader db student import) gives names, emails and lms_user_id;
+a student with no Canvas id gets the nbgrader id as SIS Login ID.
+gradescope: the results.json files are for Gradescope's API or an autograder bundle, not for
+upload on Gradescope's web pages. nbgrader's own `nbgrader export` still works as before.
+exit status: 0 when every student was exported; 2 for a bad argument or missing input; 3 when
+the files were written but some students need attention, listed on stderr: known (roster,
+student table) or submitted but without a grade, graded but not on the roster, or (gradescope)
+without results.json.
 """
 
 
@@ -121,6 +131,14 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+EXPORT_ABSENT = ("autograder export: no grade exported for {count} student(s) (not in the file; the LMS keeps "
+                 "what it has for them):")
+EXPORT_NOT_IN_ROSTER = ("autograder export: not on the roster, so exported under their nbgrader id only "
+                        "(the LMS may not find them): {students}.")
+EXPORT_NO_EMAIL = ("autograder export: no email for {students}: map the import by Username, "
+                   "or add an email column to --roster.")
+
+
 def _export(args: argparse.Namespace) -> int:
     from autograder import export
 
@@ -132,12 +150,14 @@ def _export(args: argparse.Namespace) -> int:
     if course is None:
         return 2
     try:
-        done = export.main(assignment=args.assignment, fmt=args.format, out=args.out, course=course, db_url=args.db_url)
+        done = export.main(assignment=args.assignment, fmt=args.format, out=args.out, course=course,
+                           db_url=args.db_url, columns=args.columns, roster=args.roster)
     except export.ExportError as exc:
         print(f"autograder export: {exc}", file=sys.stderr)
         return 2
     if args.format == "gradescope":
         print(f"wrote {len(done.written)} results.json under {args.out}")
+        print(export.GRADESCOPE_NOTE)
     else:
         for path in done.written:
             print(f"wrote {path}")
@@ -148,8 +168,15 @@ def _export(args: argparse.Namespace) -> int:
         print(f"autograder export: no results.json for {', '.join(done.missing)}: grade them with "
               f"`autograder autograde {args.assignment}` (stock nbgrader autograde writes none), then export again.",
               file=sys.stderr)
-        return 3
-    return 0
+    if done.no_email:
+        print(EXPORT_NO_EMAIL.format(students=", ".join(done.no_email)), file=sys.stderr)
+    if done.not_in_roster:
+        print(EXPORT_NOT_IN_ROSTER.format(students=", ".join(done.not_in_roster)), file=sys.stderr)
+    if done.absent:
+        print(EXPORT_ABSENT.format(count=len(done.absent)), file=sys.stderr)
+        for student, why in done.absent.items():
+            print(f"  {student}: {why}", file=sys.stderr)
+    return 3 if done.missing or done.not_in_roster or done.absent else 0
 
 
 def _autograde(args: argparse.Namespace) -> int:
@@ -254,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="canvas or moodle: a CSV file; gradescope: a folder of results.json")
     exp.add_argument("--out", type=Path, default=None, metavar="PATH",
                      help="the CSV file (canvas, moodle) or folder (gradescope)")
+    exp.add_argument("--columns", choices=["total", "items", "both"], default=None,
+                     help="grade columns of a CSV: the total (default), one per item, or both")
+    exp.add_argument("--roster", type=Path, default=None, metavar="CSV",
+                     help="nbgrader student id -> Canvas id, SIS ids, section, email, username, name (see below)")
     _course_option(exp)
     exp.add_argument("--db", dest="db_url", help="gradebook URL (default: the course's gradebook.db)")
     sub.add_parser("release", help="generate the student version with nbgrader",

@@ -345,13 +345,15 @@ def test_the_failure_messages_are_normalised_and_counted_per_student(graded, wri
 @pytest.mark.slow
 def test_the_canvas_export_has_canvas_s_identity_columns_and_the_gradebook_s_scores(graded, tmp_path):
     out = tmp_path / "canvas.csv"
-    assert cli.main(["export", "notebook10", "--format", "canvas", "--out", str(out), "--course", str(graded.root)]) == 0
+    assert cli.main(["export", "notebook10", "--format", "canvas", "--out", str(out), "--course", str(graded.root),
+                     "--columns", "both"]) == 0
     rows = read_csv(out)
     assert rows[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "notebook10",
                        *(f"notebook10: {i}" for i in ITEMS)]
+    assert rows[1] == ["Points Possible", "", "", "", "", "10", *(str(POINTS[i]) for i in ITEMS)]
     gradebook = assignment.gradebook_scores(graded)
-    assert [r[3] for r in rows[1:]] == sorted(CLASS)
-    for row in rows[1:]:
+    assert [r[3] for r in rows[2:]] == sorted(CLASS)
+    for row in rows[2:]:
         cells = gradebook[row[3]]
         assert float(row[5]) == pytest.approx(sum(cells.values()), abs=1e-4)
         assert [float(v) for v in row[6:]] == pytest.approx([cells[ITEM_CELLS[i]] for i in ITEMS], abs=1e-4)
@@ -360,7 +362,8 @@ def test_the_canvas_export_has_canvas_s_identity_columns_and_the_gradebook_s_sco
 @pytest.mark.slow
 def test_the_moodle_export_has_a_username_column_and_the_gradebook_s_scores(graded, tmp_path):
     out = tmp_path / "sub" / "moodle.csv"
-    assert cli.main(["export", "notebook10", "--format", "moodle", "--out", str(out), "--course", str(graded.root)]) == 0
+    assert cli.main(["export", "notebook10", "--format", "moodle", "--out", str(out), "--course", str(graded.root),
+                     "--columns", "both"]) == 0
     rows = read_csv(out)
     assert rows[0] == ["Username", "Email address", "notebook10", *(f"notebook10: {i}" for i in ITEMS)]
     expected = {s: [sum(expected_items(s).values()), *(expected_items(s)[i] for i in ITEMS)] for s in CLASS}
