@@ -1,16 +1,20 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up first.
-.PHONY: setup demo test test-gpu bench audit self-checks release solutions figures standin clean
+.PHONY: setup setup-test demo test test-gpu bench audit self-checks release solutions figures standin clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
 
+# The demo's set-up (venv, Python dependencies, data stand-in, bubblewrap); the tests' adds the
+# system packages only tests use (PostgreSQL, Chromium).
 setup:
 	@bash scripts/setup.sh
+setup-test:
+	@bash scripts/setup.sh --test
 
 demo: setup
 	@$(PY) -m autograder.cli demo
 
-test: setup
+test: setup-test
 	@$(PY) -m pytest
 
 # On a machine with an NVIDIA GPU: CUDA inside the sandbox, and tests/test_gpu.py (skips elsewhere).

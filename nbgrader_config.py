@@ -21,8 +21,9 @@ from nbgrader.preprocessors import (
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import AssignLatePenalties, IgnorePattern, LimitOutput, SaveAutoGrades
 
+from autograder.feedbackexporter import FeedbackExporter
 from autograder.inlineblanks import InlineBlanks
-from autograder.sandboxautograde import FlagForReview, SandboxAutograde, SanitizingHTMLExporter, guard_nbgrader
+from autograder.sandboxautograde import FlagForReview, SandboxAutograde, guard_nbgrader
 from autograder.stripblankmarkers import StripBlankMarkers
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
@@ -82,6 +83,7 @@ guard_nbgrader()
 
 # Feedback pages: no script from a submission. nbconvert's own sanitiser (for cell outputs), and
 # an exporter that also cleans the HTML of markdown cells, which nbgrader's feedback template
-# renders without nbconvert's sanitiser.
+# renders without nbconvert's sanitiser; its template makes the page fit a laptop or a phone,
+# names each graded item in the summary and leaves out the score a test cell returns for nbgrader.
 c.HTMLExporter.sanitize_html = True
-c.GenerateFeedback.exporter_class = SanitizingHTMLExporter
+c.GenerateFeedback.exporter_class = FeedbackExporter

@@ -3,7 +3,10 @@ stopping at its blanks. Prints a short summary."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -29,19 +32,23 @@ def run_release_cells(course: Course = COURSE) -> list[tuple[str, str]]:
                             resources={"metadata": {"path": str(course.release())}})
     client.km = client.create_kernel_manager()
     rows = []
-    with client.setup_kernel(env=assignment.tool_env(course)):
-        for index, cell in enumerate(release.cells):
-            meta = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or meta.get("grade"):
-                continue
-            client.execute_cell(cell, index)
-            if not meta.get("solution"):
-                continue
-            errors = [o for o in cell.outputs if o.output_type == "error"]
-            rows.append((meta["grade_id"], f"{errors[0].ename}: {errors[0].evalue}" if errors else
-                         "ran: a definition only; its blanks stop the first cell that uses it"))
-            filled = nbformat.from_dict(source[meta["grade_id"]])
-            client.execute_cell(filled, index)
+    # IPC sockets in a private folder, not TCP: the kernel then has no reason to warn that it
+    # "is running over TCP without encryption" in the demo's output
+    with tempfile.TemporaryDirectory() as sockets:
+        client.km.transport, client.km.ip = "ipc", str(Path(sockets) / "kernel")
+        with client.setup_kernel(env=assignment.tool_env(course)):
+            for index, cell in enumerate(release.cells):
+                meta = cell.metadata.get("nbgrader", {})
+                if cell.cell_type != "code" or meta.get("grade"):
+                    continue
+                client.execute_cell(cell, index)
+                if not meta.get("solution"):
+                    continue
+                errors = [o for o in cell.outputs if o.output_type == "error"]
+                rows.append((meta["grade_id"], f"{errors[0].ename}: {errors[0].evalue}" if errors else
+                             "ran: a definition only; its blanks stop the first cell that uses it"))
+                filled = nbformat.from_dict(source[meta["grade_id"]])
+                client.execute_cell(filled, index)
     return rows
 
 
@@ -61,8 +68,6 @@ CATALOGUE = "tests/submissions/expected.json"  # each case's expected item score
 def expected_totals(root: Path = COURSE.root) -> dict[str, float]:
     """What each example student must score, from the test catalogue's expectations (the blank
     release earns nothing): a demo on a machine where grading is broken fails."""
-    import json
-
     catalogue = json.loads((root / CATALOGUE).read_text())
     prefix = "tests/submissions/"
     return {student: sum(catalogue[path.removeprefix(prefix)]["expect"].values()) if path.startswith(prefix) else 0.0
@@ -80,12 +85,32 @@ def grade_example_class(course: Course = COURSE) -> dict[str, dict[str, float]]:
     return assignment.gradebook_scores(course)
 
 
-def print_score_table(scores: dict[str, dict[str, float]]) -> None:
+def what_went_wrong(results: dict | None, width: int = 100) -> str:
+    """One line on a graded student's results: their first root cause of failure (as the class
+    report counts them: a crash that another check explains is not one), shortened."""
+    if not results:
+        return "no results.json (see the autograded notebook)"
+    causes = report.root_causes(report.StudentRecord("", {}, results=results))
+    if not causes:
+        return "nothing: every check passed"
+    first = next(iter(causes))
+    more = f" (+{len(causes) - 1} more)" if len(causes) > 1 else ""
+    return textwrap.shorten(first, width - len(more), placeholder=" ...") + more
+
+
+def print_score_table(scores: dict[str, dict[str, float]], course: Course = COURSE) -> None:
     items = list(ITEM_CELLS)
     print("     " + f"{'student':<8}" + "".join(f"{i:>23}" for i in items) + f"{'total':>8}")
     for student, cells in sorted(scores.items()):
         row = [cells.get(ITEM_CELLS[i], 0.0) for i in items]
         print("     " + f"{student:<8}" + "".join(f"{v:>23.2f}" for v in row) + f"{sum(row):>8.2f}")
+    print("   What each one got wrong (the first root cause in their results):")
+    for student in sorted(scores):
+        try:
+            results = json.loads(course.results(student, ASSIGNMENT).read_text())
+        except (OSError, ValueError):
+            results = None
+        print(f"     {student:<8}{what_went_wrong(results)}")
 
 
 def main(course: Course = COURSE) -> int:
@@ -109,7 +134,7 @@ def main(course: Course = COURSE) -> int:
 
     print("4. Grading the example class with `nbgrader autograde notebook10` (sandboxed hidden graders) ...")
     scores = grade_example_class(course)
-    print_score_table(scores)
+    print_score_table(scores, course)
     want = expected_totals(course.root)
     wrong = [s for s, total in want.items() if abs(sum(scores.get(s, {}).values()) - total) > 1e-6]
     if wrong:

@@ -7,7 +7,7 @@ Two sources, each for what it is authoritative for:
   the message the student saw, the seed, and whether the submission needs a human.
 
 Written into DIR: four PNG plots (total scores, pass rate per graded item, pass rate per blank
-site of the release, the most common failure messages), ``report.html`` (one self-contained
+site of the release, the most common root causes of failure), ``report.html`` (one self-contained
 page: the plots embedded, their numbers beside them, a table per student, the submissions
 flagged for review, the seed) and ``scores.csv`` (one row per student).
 
@@ -376,23 +376,51 @@ def sites_match_source(course: Course, assignment: str) -> str | None:
 class MessageRow:
     message: str
     students: int
-    checks: int
+    checks: int  # the failed checks with this message, and the crash reports counted under it
+
+
+# A crash report says only that the student's code stopped: a check "raised X", or a variable a
+# check needs "is not defined ...: cell `c` stopped with X". It is a knock-on effect: the same
+# student's diagnosis in the same item (conv1 needs padding=1) names the mistake that made it.
+# Read on the message's key (normalised: no exception text, no line, no case).
+_CRASH_REPORT = re.compile(r"\braised (?:[A-Za-z_][\w.]*|an exception|an error)(?: [^:;]*)?\.$"
+                           r"|^[\w.' ]+ is not defined[^:,]*: .*\bstopped with [A-Za-z_][\w.]*\.$")
+
+
+def is_crash_report(message: str) -> bool:
+    """True for a failure message that only says the student's code raised or stopped."""
+    return _CRASH_REPORT.search(message_key(message)) is not None
+
+
+def root_causes(rec: StudentRecord) -> dict[str, int]:
+    """One student's root causes (message keys), each with the failed checks it accounts for.
+
+    Per graded item: each diagnosis (a failure message that is not a crash report) is a root
+    cause, and the item's crash reports count under its first diagnosis. An item that failed with
+    crash reports only has its first crash report as its root cause (nothing names the mistake
+    there, and what the student saw first is the best lead), the others counted under it."""
+    by_item: dict[str, list[str]] = {}
+    for t in (rec.results or {}).get("tests", []):
+        if t["score"] < t["max_score"] - 1e-9 and t.get("output"):
+            by_item.setdefault(t["name"].split(": ", 1)[0], []).append(t["output"])
+    causes: Counter[str] = Counter()
+    for messages in by_item.values():
+        diagnoses = [m for m in messages if not is_crash_report(m)]
+        first = message_key((diagnoses or messages)[0])
+        for message in messages:
+            causes[message_key(message) if message in diagnoses else first] += 1
+    return dict(causes)
 
 
 def top_messages(record: ClassRecord, limit: int = TOP_MESSAGES) -> tuple[list[MessageRow], int]:
-    """The most common normalised failure messages, by how many students saw them; and how many
-    distinct messages there were in all."""
+    """The most common root causes of failure (see root_causes), by how many students had them;
+    and how many distinct ones there were in all."""
     students: Counter[str] = Counter()
     checks: Counter[str] = Counter()
     for rec in record.students:
-        seen = set()
-        for passed, message in rec.tests().values():
-            if passed or not message:
-                continue
-            norm = message_key(message)
-            checks[norm] += 1
-            seen.add(norm)
-        students.update(seen)
+        causes = root_causes(rec)
+        checks.update(causes)
+        students.update(causes.keys())
     ordered = sorted(students, key=lambda m: (-students[m], -checks[m], m))
     return [MessageRow(m, students[m], checks[m]) for m in ordered[:limit]], len(students)
 
@@ -524,7 +552,7 @@ def plot_messages(record: ClassRecord, rows: list[MessageRow], path: Path) -> No
     ax.set_xlim(0, max(counts + [1]) * 1.1)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f"students who saw the message (of {len(record.students)})")
-    ax.set_title(f"{record.assignment}: the {len(rows)} most common failure messages")
+    ax.set_title(f"{record.assignment}: the {len(rows)} most common root causes of failure")
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     fig.savefig(path)
@@ -549,24 +577,32 @@ def write_csv(record: ClassRecord, path: Path) -> None:
                              *([_num(s.late_penalty)] if penalty else []), _num(s.total)])
 
 
+# The page fits any window from a phone's (390 px) up: plot and table side by side only where both
+# fit, images shrink, and names such as residual_block_shapes may break after _ and . (<wbr>).
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; padding: 0 1em; max-width: 1560px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 1px solid #ccc; }
-.pair { display: grid; grid-template-columns: minmax(0, 780px) minmax(360px, 1fr); gap: 2em; align-items: start; }
-@media (max-width: 1150px) { .pair { grid-template-columns: 1fr; } }
-.pair img { width: 100%; border: 1px solid #eee; } .pair table { justify-self: start; }
-table { border-collapse: collapse; font-size: 0.9em; }
-th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; }
+.pair { display: grid; grid-template-columns: minmax(0, 780px) minmax(0, 1fr); gap: 2em; align-items: start; }
+@media (max-width: 1400px) { .pair { grid-template-columns: minmax(0, 1fr); } }
+.pair img { width: 100%; max-width: 780px; box-sizing: border-box; border: 1px solid #eee; } .pair table { justify-self: start; }
+table { border-collapse: collapse; font-size: 0.9em; max-width: 100%; }
+th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; vertical-align: top; overflow-wrap: break-word; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
-th { background: #f3f3f3; } .note { color: #555; font-size: 0.9em; max-width: 60em; }
+th { background: #f3f3f3; } .note { color: #555; font-size: 0.9em; max-width: 60em; overflow-wrap: break-word; }
+@media (max-width: 600px) { body { padding: 0 0.5em; } table { font-size: 0.75em; } th, td { padding: 2px 3px; overflow-wrap: anywhere; } td:first-child, td.n { overflow-wrap: break-word; } }
 """
 
 
+def _cell(text: str) -> str:
+    """Escaped, with a line-break opportunity after each _ and . (long names wrap on a phone)."""
+    return re.sub(r"(?<=[A-Za-z][_.])(?=[A-Za-z])", "<wbr>", html.escape(text))
+
+
 def _table(head: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
-    out = ["<table>", "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    out = ["<table>", "<tr>" + "".join(f"<th>{_cell(h)}</th>" for h in head) + "</tr>"]
     for row in rows:
-        out.append("<tr>" + "".join(f"<td class='n'>{html.escape(c)}</td>" if i in numeric else
-                                     f"<td>{html.escape(c)}</td>" for i, c in enumerate(row)) + "</tr>")
+        out.append("<tr>" + "".join(f"<td class='n'>{_cell(c)}</td>" if i in numeric else
+                                     f"<td>{_cell(c)}</td>" for i, c in enumerate(row)) + "</tr>")
     out.append("</table>")
     return "\n".join(out)
 
@@ -630,11 +666,16 @@ def write_html(record: ClassRecord, path: Path, pngs: dict[str, Path], bins, ite
 
     parts.append("<h2>Most common failure messages</h2><div class='pair'>" + _img(pngs["failure_messages"],
                                                                                  "most common failure messages")
-                 + _table(["message (normalised)", "students", "failed checks"],
+                 + _table(["root cause (normalised message)", "students", "failed checks"],
                           [[m.message, str(m.students), str(m.checks)] for m in messages], {1, 2}) + "</div>"
-                 f"<p class='note'>{n_messages} distinct messages after normalising: the quoted line of the "
-                 "student's cell and the text of their exceptions are taken out, so that one mistake is one "
-                 "message. Each student counts once per message; ties are ordered by the number of failed checks.</p>")
+                 f"<p class='note'>{n_messages} distinct root causes. A message that only says the student's code "
+                 "stopped (a check whose block 'raised RuntimeError', a variable that 'is not defined"
+                 "' because a cell stopped) is a knock-on effect: it counts under the message that names the "
+                 "mistake in the same student's same graded item ('conv1 needs padding=1'). Where an item "
+                 "failed with such messages only, its first one stands for the rest. Failed checks: those with the "
+                 "message and those counted under it. Messages are normalised first: the quoted line of the "
+                 "student's cell, the text of their exceptions and the case are taken out, so that one mistake is "
+                 "one message. Each student counts once per root cause; ties are ordered by failed checks.</p>")
 
     flagged = [s for s in record.students if s.needs_review]
     parts.append(f"<h2>Flagged for review ({len(flagged)})</h2>")
