@@ -17,7 +17,15 @@ a student folder that cannot be graded safely: a symlinked student or assignment
 notebook that is a link, a folder, a FIFO or a device, or larger than 50 MB, and a name that is
 not UTF-8 or that nbgrader would misread (glob characters, control characters, white space at
 an end). The others are graded. nbgrader's own copying of the folder is limited to its regular
-files (sandboxautograde.guard_nbgrader).
+files (sandboxautograde.guard_nbgrader). A folder without the assignment's notebook whose only
+notebook has another name (`notebook10-Copy1.ipynb`, a resubmission renamed `notebook10-1.ipynb`)
+has that one graded, and recorded by nbgrader as the assignment's notebook; a folder with no
+notebook, or several, is listed. So every submitted/<student>/<assignment>/ ends graded or listed;
+`ungraded()` names the ones without a current grade, for exports to warn about.
+
+The summary (`print_summary`) ends a run with a row per student (items, total, flags), the class
+mean, and the lists: cells stopped by the cell time limit, submissions flagged for review,
+unreadable notebooks, notebooks graded under another name, folders not graded.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import stat
 import sys
 import time
@@ -33,7 +42,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import engine, sandbox
+from autograder import engine, results, sandbox
 from autograder.course import COURSE, NOTEBOOK, Course
 from autograder.plan import DEFAULT_SEED
 from autograder.progress import Progress
@@ -54,6 +63,8 @@ class Summary:
     results: dict[str, engine.Result] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)        # folder (as printable) -> why it was not graded
     left_out: dict[str, list[str]] = field(default_factory=dict)  # student -> files beside the notebook not copied
+    other_notebook: dict[str, str] = field(default_factory=dict)  # student -> notebook graded, not NOTEBOOK
+    recorded: dict[str, dict] = field(default_factory=dict)  # student -> results.json (graded now or before)
 
 
 def read_submission(path: Path) -> bytes:
@@ -106,7 +117,7 @@ def discover(course: Course, assignment: str) -> tuple[dict[str, Path], dict[str
             notebook = os.path.join(folder, os.fsencode(NOTEBOOK))
             why = file_problem(notebook, MAX_NOTEBOOK_BYTES)
             if why == "is missing":
-                problem = f"no {NOTEBOOK} in its {assignment} folder"
+                notebook, problem = only_notebook(folder, assignment)
             elif why:
                 problem = f"{assignment}/{NOTEBOOK} {why}"
         if problem:
@@ -114,6 +125,25 @@ def discover(course: Course, assignment: str) -> tuple[dict[str, Path], dict[str
         else:
             found[entry.name.decode("utf-8")] = Path(os.fsdecode(notebook))
     return found, refused
+
+
+def only_notebook(folder: bytes, assignment: str) -> tuple[bytes, str | None]:
+    """The folder's one notebook where the expected one is missing (a Jupyter copy,
+    `notebook10-Copy1.ipynb`, or a resubmission that `zip_collect` renamed `notebook10-1.ipynb`),
+    and None; else a reason to list the folder with. Only the folder's own entries count
+    (`.ipynb_checkpoints/` is not looked into), and each is judged by lstat alone."""
+    try:
+        names = sorted(e.name for e in os.scandir(folder) if e.name.lower().endswith(b".ipynb"))
+    except OSError as exc:
+        return folder, f"its {assignment} folder cannot be listed ({exc.strerror})"
+    if not names:
+        return folder, f"no {NOTEBOOK} in its {assignment} folder, and no other notebook"
+    if len(names) > 1:
+        return folder, (f"no {NOTEBOOK} in its {assignment} folder but {len(names)} notebooks: "
+                        f"{', '.join(display_name(n) for n in names)} (rename the one to grade {NOTEBOOK})")
+    notebook = os.path.join(folder, names[0])
+    why = file_problem(notebook, MAX_NOTEBOOK_BYTES)
+    return notebook, f"no {NOTEBOOK}; its only notebook, {display_name(names[0])}, {why}" if why else None
 
 
 def left_out(notebook: Path) -> list[str]:
@@ -254,7 +284,6 @@ def _record_directly(course: Course, db_url: str, assignment: str, result: engin
     """The engine's scores in the gradebook, and results.json, for a notebook nbgrader cannot process."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from autograder import results
     from autograder.graders import ITEM_CELLS
 
     by_cell = {ITEM_CELLS[item]: score for item, (score, _) in result.item_scores().items()}
@@ -274,11 +303,49 @@ def _record_directly(course: Course, db_url: str, assignment: str, result: engin
     results.write_gradescope(result, course.results(result.key, assignment))
 
 
-def _record(api, course: Course, db_url: str, assignment: str, result: engine.Result) -> None:
+@contextmanager
+def _shown_as_submitted(api, course: Course, assignment: str, student: str, notebook: Path):
+    """nbgrader records only a notebook named as the assignment's (NOTEBOOK; any other it skips as
+    unknown): for one under another name, it is shown a copy of the folder in which the notebook
+    has that name, so that the gradebook, autograded/ and feedback/ hold it as NOTEBOOK. The copy
+    holds what nbgrader would copy from the folder itself (its regular files within the size limit)
+    and is removed when nbgrader is done."""
+    if notebook.name == NOTEBOOK:
+        yield
+        return
+    staged = course.staged(student, assignment)
+    shutil.rmtree(course.staging, ignore_errors=True)  # what a killed run left
+    top = os.fsencode(notebook.parent)
+    for dirpath, dirnames, filenames in os.walk(top):  # does not descend into a linked folder
+        dirnames[:] = [d for d in dirnames if d != b".ipynb_checkpoints"]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if name.lower().endswith(b".ipynb") or file_problem(path):
+                continue  # not copied by nbgrader either (left_out lists what is not)
+            try:
+                data = read_regular(path)
+            except (OSError, Refused):  # changed since it was looked at: left out, as nbgrader would
+                continue
+            target = os.path.join(os.fsencode(staged), os.path.relpath(path, top))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            Path(os.fsdecode(target)).write_bytes(data)
+    staged.mkdir(parents=True, exist_ok=True)
+    (staged / NOTEBOOK).write_bytes(read_submission(notebook))
+    submitted = api.coursedir.submitted_directory
+    api.coursedir.submitted_directory = course.STAGING
+    try:
+        yield
+    finally:
+        api.coursedir.submitted_directory = submitted
+        shutil.rmtree(course.staging, ignore_errors=True)
+
+
+def _record(api, course: Course, db_url: str, assignment: str, result: engine.Result, notebook: Path) -> None:
     """One result into the gradebook and autograded/, through nbgrader's own autograde."""
     SandboxAutograde.precomputed[result.key] = result
     try:
-        outcome = api.autograde(assignment, result.key, force=True, create=True)
+        with _shown_as_submitted(api, course, assignment, result.key, notebook):
+            outcome = api.autograde(assignment, result.key, force=True, create=True)
     finally:
         SandboxAutograde.precomputed.pop(result.key, None)
     if not outcome.get("success"):
@@ -312,8 +379,11 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
     done = set() if force else _graded_in_gradebook(coursedir.db_url, assignment)
     todo = {}
     for student, path in submissions.items():
+        if path.name != NOTEBOOK:
+            summary.other_notebook[student] = display_name(path.name)
         if not force and _already_done(course, assignment, student, path, done):
             summary.skipped.append(student)
+            summary.recorded[student] = _recorded(course, student, assignment)
         else:
             todo[student] = path
             if beside := left_out(path):
@@ -347,9 +417,10 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
                                               batch=batch, pool=pool, runner=dask.run if dask else None,
                                               course=course):
                 result.submission_sha256 = hashes.get(result.key)
-                _record(api, course, coursedir.db_url, assignment, result)
+                _record(api, course, coursedir.db_url, assignment, result, todo[result.key])
                 summary.graded.append(result.key)
                 summary.results[result.key] = result
+                summary.recorded[result.key] = results.gradescope(result)
                 bar.advance(note=result.key)
     finally:
         bar.close()
@@ -361,12 +432,100 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
     return summary
 
 
+def _recorded(course: Course, student: str, assignment: str) -> dict:
+    """A student's results.json, or {} where it cannot be read."""
+    try:
+        data = json.loads(course.results(student, assignment).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+NOT_GRADED_YET = "not graded yet: run `autograder autograde {assignment}`"
+CHANGED_SINCE = "its notebook changed since it was graded: run `autograder autograde {assignment}` again"
+
+
+def ungraded(course: Course = COURSE, assignment: str = "notebook10") -> dict[str, str]:
+    """Every submitted/<student>/<assignment>/ folder that has no current grade, with the reason
+    (as the summary prints them): the folders discovery refuses, and the students found whose
+    results.json is missing or records another notebook than the one submitted now. For exports
+    and reports to warn about; reads files only (no gradebook, no nbgrader)."""
+    found, missing = discover(course, assignment)
+    for student, path in found.items():
+        recorded = _recorded(course, student, assignment).get("extra_data")
+        if not isinstance(recorded, dict):
+            missing[student] = NOT_GRADED_YET.format(assignment=assignment)
+            continue
+        graded_sha = recorded.get("submission_sha256")
+        try:
+            changed = bool(graded_sha) and graded_sha != sha256(path)
+        except (OSError, Refused) as exc:
+            missing[student] = f"its notebook cannot be read ({exc})"
+            continue
+        if changed:
+            missing[student] = CHANGED_SINCE.format(assignment=assignment)
+    return dict(sorted(missing.items()))
+
+
+def _extra(data: dict) -> dict:
+    extra = data.get("extra_data")
+    return extra if isinstance(extra, dict) else {}
+
+
+def _flags(student: str, data: dict, summary: Summary) -> list[str]:
+    extra = _extra(data)
+    flags = {"unreadable": extra.get("broken"), "timed out": extra.get("timed_out"),
+             "review": extra.get("needs_review"), "other notebook": student in summary.other_notebook}
+    return [flag for flag, on in flags.items() if on]
+
+
+def _table(summary: Summary, stream) -> None:
+    """One row per student graded now or before (items, total, flags), then the class mean."""
+    rows = [(s, d) for s, d in sorted(summary.recorded.items()) if isinstance(_extra(d).get("items"), dict)]
+    if not rows:
+        return
+    maxima = {item: v["max_score"] for item, v in _extra(rows[0][1])["items"].items()}
+    heads = [f"{item.split('_')[-1]}/{points:g}" for item, points in maxima.items()]
+    width = max(len("student"), *(len(student) for student, _ in rows))
+    print(f"{'student':<{width}}  " + "  ".join(f"{h:>{max(len(h), 5)}}" for h in heads)
+          + f"  {'total':>6}  flags", file=stream)
+    for student, data in rows:
+        scores = [_extra(data)["items"].get(item, {}).get("score", 0.0) for item in maxima]
+        print(f"{student:<{width}}  " + "  ".join(f"{v:>{max(len(h), 5)}.2f}" for v, h in zip(scores, heads))
+              + f"  {data['score']:>6.2f}  {', '.join(_flags(student, data, summary))}".rstrip(), file=stream)
+    totals = [data["score"] for _, data in rows]
+    print(f"mean of {len(totals)}: {sum(totals) / len(totals):.2f} / {sum(maxima.values()):g} "
+          f"(lowest {min(totals):.2f}, highest {max(totals):.2f})", file=stream)
+
+
+def _stopped(cell: dict) -> str:
+    if cell.get("hung"):
+        return f"{cell['label']} held the interpreter and was not run again"
+    return f"{cell['label']} stopped after {cell['seconds']:g} s"
+
+
 def print_summary(summary: Summary, stream=sys.stdout) -> None:
+    """What `autograder autograde` ends with: counts, a table of the students graded (now or
+    before), and who needs a look and why: cells stopped by the time limit, review flags,
+    unreadable notebooks, notebooks graded under another name, folders not graded."""
     print(f"graded {len(summary.graded)}, already graded and unchanged {len(summary.skipped)} "
           f"in {summary.seconds:.1f} s", file=stream)
-    for student, result in sorted(summary.results.items()):
-        if result.problem:
-            print(f"  {student}: needs review: {result.problem}", file=stream)
+    _table(summary, stream)
+    extras = {s: _extra(d) for s, d in sorted(summary.recorded.items())}
+    lists = {
+        "timed out ({}; the cells after a stopped cell ran without it, scores unchanged)":
+            {s: "; ".join(map(_stopped, e["timed_out"])) for s, e in extras.items() if e.get("timed_out")},
+        "flagged for review ({})":
+            {s: f"needs review: {e['needs_review']}" for s, e in extras.items() if e.get("needs_review")},
+        "unreadable ({})": {s: e["broken"] for s, e in extras.items() if e.get("broken")},
+        "graded under another name ({})":
+            {s: f"graded {name} (the only notebook in the folder)" for s, name in sorted(summary.other_notebook.items())},
+    }
+    for title, lines in lists.items():
+        if lines:
+            print(title.format(len(lines)) + ":", file=stream)
+            for student, line in lines.items():
+                print(f"  {student}: {line}", file=stream)
     for student, files in sorted(summary.left_out.items()):
         print(f"  {student}: graded; left out of autograded/ (links are never followed): {', '.join(files)}",
               file=stream)

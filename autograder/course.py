@@ -44,6 +44,17 @@ class Course:
         """The Gradescope-style results.json grading writes next to the autograded notebook."""
         return self.autograded(student, assignment) / f"{Path(NOTEBOOK).stem}.results.json"
 
+    STAGING = ".autograde-staging"  # nbgrader's submitted folder for a notebook under another name
+
+    @property
+    def staging(self) -> Path:
+        return self.root / self.STAGING
+
+    def staged(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
+        """Where `autograder autograde` shows nbgrader a submission whose notebook has another
+        name (as NOTEBOOK), for the moment nbgrader records it."""
+        return self.staging / student / assignment
+
     def feedback(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
         return self.root / "feedback" / student / assignment
 

@@ -43,6 +43,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
     problem: str | None = None  # why a person should review it, in one line (the reasons joined), or None
     review: list[str] = field(default_factory=list)  # the reasons one by one
+    timed_out: list[dict] = field(default_factory=list)  # cells the time limit stopped (timed_out_cells)
+    broken: str | None = None  # why it could not be graded at all (unreadable, or the grader failed on it)
     internal_errors: list[str] = field(default_factory=list)
     peak_memory: int | None = None
     sandbox_seconds: float | None = None
@@ -112,6 +114,7 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
                             r.message or "passed") for r in records]
         result = Result(sub.key, sub.seed, tests, now - (started or {}).get(sub.key, now))
         result.internal_errors = [r.internal_error for r in records if r.internal_error]
+        result.broken = sub.broken
         if sub.raw is not None:
             result.peak_memory, result.sandbox_seconds = sub.raw.peak_memory, sub.raw.seconds
             result.notes = list(sub.raw.notes) + ([f"killed: {sub.raw.killed}"] if sub.raw.killed else [])
@@ -123,6 +126,7 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
             for index, cell in (real.cells.items() if real else []):
                 result.cells[sub.plan["cells"][index]["nb_index"]] = cell
             result.skipped = {c["nb_index"] for c in sub.plan["cells"] if c.get("skip")}
+            result.timed_out = timed_out_cells(sub)
         reasons = sub.review_reasons() + (["a grader error: grade by hand"] if result.internal_errors else [])
         for world in sub.worlds.values():
             result.notes += [n for n in world.notes if n not in result.notes]
@@ -130,6 +134,22 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
         result.problem = "; ".join(reasons) if reasons else None
         results[sub.key] = result
     return results
+
+
+def timed_out_cells(sub: Submission) -> list[dict]:
+    """The code cells the real world's run stopped at the cell time limit, or did not run again
+    because they held the interpreter past the whole run's limit (`hung`): notebook index,
+    label, the limit in seconds, and the student's line where it was stopped."""
+    real = sub.world("real")
+    out = []
+    for index, cell in sorted(real.cells.items() if real else []):
+        if cell.get("status") != "timeout":
+            continue
+        error = cell.get("error") if isinstance(cell.get("error"), dict) else {}
+        out.append({"cell": sub.plan["cells"][index]["nb_index"], "label": sub.cell_label(index),
+                    "seconds": float(sub.plan["cell_seconds"]), "hung": bool(sub.plan["cells"][index].get("hung")),
+                    "line": error.get("line"), "code": error.get("code")})
+    return out
 
 
 _judging_warm: set[int] = set()

@@ -10,6 +10,10 @@ from autograder.graders import ITEM_CELLS
 
 PASS, FAIL = "PASS", "FAIL"
 STUDENT_REVIEW_NOTE = "Your instructor will also look at this submission before the grade is final."
+TIMED_OUT = ("This cell ran longer than {seconds:g} s and was stopped{where}; the cells after it ran without what it "
+             "would have made.")
+HUNG = ("This cell kept Python busy past the time limit of the whole notebook and could not be stopped, so the "
+        "notebook was graded again without running it; the cells after it ran without what it would have made.")
 
 
 def gradescope(result: Result) -> dict:
@@ -25,6 +29,7 @@ def gradescope(result: Result) -> dict:
         "extra_data": {"seed": result.seed, "items": {k: {"score": s, "max_score": m}
                                                       for k, (s, m) in result.item_scores().items()},
                        "notes": result.notes, "needs_review": result.problem, "review_reasons": result.review,
+                       "timed_out": result.timed_out, "broken": result.broken,
                        "submission_sha256": result.submission_sha256, "peak_memory_bytes": result.peak_memory,
                        "sandbox_seconds": result.sandbox_seconds},
     }
@@ -39,6 +44,8 @@ def summary_text(result: Result) -> str:
     lines = [f"Score: {result.score:g} / {result.max_score:g} (seed {result.seed})"]
     for item, (score, max_score) in result.item_scores().items():
         lines.append(f"  {item:<24} {score:5.2f} / {max_score:g}")
+    for cell in result.timed_out:
+        lines.append(f"{cell['label'][0].upper()}{cell['label'][1:]}: {timed_out_text(cell)}")
     if result.problem:  # the reasons are for the instructor (extra_data, gradebook, report), not this text
         lines.append(STUDENT_REVIEW_NOTE)
     return "\n".join(lines)
@@ -53,6 +60,16 @@ def cell_report(result: Result, item: str) -> tuple[str, float, float]:
         lines.append(f"  [{PASS if t.score >= t.max_score else FAIL}] {t.name.split(': ', 1)[-1]}"
                      + ("" if t.score >= t.max_score else f"\n      {t.output}"))
     return "\n".join(lines) + "\n", score, max_score
+
+
+def timed_out_text(cell: dict) -> str:
+    """What the student is told about a cell the time limit stopped: a plain sentence, with the
+    student's own line where it was stopped, and nothing of the grader's."""
+    if cell.get("hung"):
+        return HUNG
+    line, code = cell.get("line"), cell.get("code")
+    where = f" at line {line}: `{code.strip()[:120]}`" if isinstance(line, int) and isinstance(code, str) else ""
+    return TIMED_OUT.format(seconds=cell["seconds"], where=where)
 
 
 def item_of_cell(grade_id: str) -> str | None:

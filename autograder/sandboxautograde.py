@@ -85,10 +85,29 @@ class SandboxAutograde(NbGraderPreprocessor):
             return []
         text = ran.get("output", "")
         error = ran.get("error")
-        if error:
+        stopped = next((c for c in result.timed_out if c["cell"] == index), None)
+        if stopped is not None:  # in words, not the grader's CellTimeout
+            text = without_timeout_traceback(text)
+            text += "\n" if text and not text.endswith("\n") else ""
+            text += f"[grader] {results.timed_out_text(stopped)}\n"
+        elif error:
             where = f" at line {error['line']}: {error['code']}" if error.get("code") else ""
             text += f"\n[grader] this cell stopped with {error['type']}{where}\n  {error['message']}\n"
         return [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
+
+
+# IPython's report of the grader's interrupt, at the end of a stopped cell's output
+_TRACEBACK = "Traceback (most recent call last):\n"
+_TIMEOUT_TRACEBACK_END = re.compile(r"(?:.*\n)*?\S*CellTimeout\b[^\n]*\n*\Z")
+
+
+def without_timeout_traceback(text: str) -> str:
+    """A stopped cell's output without IPython's traceback of the interrupt (CellTimeout is the
+    grader's name, and its frames are the grader's business); what the cell printed stays."""
+    start = text.rfind(_TRACEBACK)
+    if start >= 0 and _TIMEOUT_TRACEBACK_END.fullmatch(text, start + len(_TRACEBACK)):
+        return text[:start]
+    return text
 
 
 REVIEW_COMMENT = "Marked for review by the autograder"
@@ -315,9 +334,31 @@ def _linked_folder(root: str, folder: str, step: str) -> str | None:
     return None
 
 
+def _no_known_notebook(coursedir, assignment_id: str, notebooks: list[str]) -> str | None:
+    """Why autograde would grade nothing in a folder whose notebooks all have other names than the
+    assignment's (nbgrader skips them as unknown, then fails with "did you forget to run
+    generate_assignment?"); None when one has the right name or the gradebook does not know the
+    assignment."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with Gradebook(coursedir.db_url, coursedir.course_id) as gb:
+            names = [nb.name for nb in gb.find_assignment(assignment_id).notebooks]
+    except MissingEntry:
+        return None
+    found = [os.path.basename(n) for n in notebooks]
+    if not names or any(os.path.splitext(n)[0] in names for n in found):
+        return None
+    expected = " or ".join(f"{n}.ipynb" for n in names)
+    holds = f" (it holds {', '.join(display_name(n) for n in found)})" if found else ""
+    return (f"no {expected} in it{holds}: nbgrader grades a notebook only under the assignment's name; rename it, "
+            "or grade with `autograder autograde`, which grades a folder's only notebook under that name")
+
+
 def _refusing_unsafe_folders(init_notebooks):
     @wraps(init_notebooks)
     def init_notebooks_guarded(self):
+        from nbgrader.converters import Autograde
         from nbgrader.converters.base import NbGraderException
 
         init_notebooks(self)
@@ -336,9 +377,11 @@ def _refusing_unsafe_folders(init_notebooks):
                         self.log.warning("Not processing %s: it %s", display_name(notebook), why)
                     else:
                         kept.append(notebook)
-                if not kept:
+                if not kept and self.assignments[folder]:
                     problem = "no notebook in it can be read safely: " + "; ".join(
                         f"{os.path.basename(n)} {file_problem(n)}" for n in self.assignments[folder])
+                elif match and isinstance(self, Autograde):
+                    problem = _no_known_notebook(self.coursedir, match.group("assignment_id"), kept)
                 self.assignments[folder] = kept
             if problem:
                 del self.assignments[folder]

@@ -12,6 +12,7 @@ instead of filling the machine).
 """
 
 import csv
+import io
 import json
 import os
 import re
@@ -225,6 +226,42 @@ def test_discovery_refuses_every_bad_folder_with_a_reason_and_never_blocks(tmp_p
         assert f"{name}: not graded: " in text
 
 
+def test_a_folder_without_the_notebook_has_its_only_notebook_graded_and_any_other_is_listed(tmp_path):
+    from autograder import autograde
+
+    course = copy_course(tmp_path)
+    placed = {"copy": ["notebook10-Copy1.ipynb"], "resubmitted": ["notebook10-1.ipynb"],
+              "checkpoints": ["Notebook 10.ipynb", ".ipynb_checkpoints/notebook10-checkpoint.ipynb"],
+              "two": ["notebook10-1.ipynb", "notebook10-2.ipynb"], "none": ["notes.txt"],
+              "both": ["notebook10.ipynb", "notebook10-Copy1.ipynb"]}
+    for student, names in placed.items():
+        for name in names:
+            (course.submitted(student) / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(CASES / CORRECT, course.submitted(student) / name)
+    course.submitted("linked").mkdir(parents=True)
+    os.symlink(course.source() / NOTEBOOK, course.submitted("linked") / "mine.ipynb")
+    course.submitted("piped").mkdir(parents=True)
+    os.mkfifo(course.submitted("piped") / "mine.ipynb")
+    (course.submitted("folder") / "mine.ipynb").mkdir(parents=True)
+
+    submissions, refused = autograde.discover(course, "notebook10")
+    assert {s: p.name for s, p in submissions.items()} == {
+        "copy": "notebook10-Copy1.ipynb", "resubmitted": "notebook10-1.ipynb", "checkpoints": "Notebook 10.ipynb",
+        "both": NOTEBOOK}
+    reasons = {"two": "2 notebooks", "none": "no notebook", "linked": "symbolic link", "piped": "FIFO",
+               "folder": "folder"}
+    assert sorted(refused) == sorted(reasons)
+    for name, words in reasons.items():
+        assert words in refused[name], (name, refused[name])
+    assert "notebook10-1.ipynb, notebook10-2.ipynb" in refused["two"]
+    assert "mine.ipynb" in refused["linked"]
+
+    summary = autograde.Summary(refused=refused, graded=["copy"], other_notebook={"copy": "notebook10-Copy1.ipynb"})
+    text = io.StringIO()
+    autograde.print_summary(summary, stream=text)
+    assert "copy: graded notebook10-Copy1.ipynb (the only notebook in the folder)" in text.getvalue()
+
+
 def test_reading_a_notebook_never_follows_a_link_nor_blocks(tmp_path):
     from autograder import autograde
 
@@ -358,7 +395,7 @@ DOOR = {"ada": CORRECT, "side": "bugs/bug_no_padding_score_partial.ipynb"}
 def grade_through_nbgrader(root: Path):
     """A class graded by plain `nbgrader autograde` then `nbgrader generate_feedback`, run in the
     course directory with its nbgrader_config.py: ada, side (links and a FIFO beside the
-    notebook), thief (a symlinked notebook) and `*` (a glob)."""
+    notebook), thief (a symlinked notebook), `*` (a glob) and copy (notebook10-Copy1.ipynb)."""
     course = make_class(root, {**DOOR, "ada": notebook_with(CORRECT, CANARY, root / "ada.ipynb")})
     course.config_file.write_text(course.config_file.read_text() + (
         f"\nc.SandboxAutograde.cell_seconds = {TEST_LIMITS.cell_seconds}"
@@ -372,7 +409,9 @@ def grade_through_nbgrader(root: Path):
     os.symlink(course.source() / NOTEBOOK, course.submitted("thief") / NOTEBOOK)
     course.submitted("*").mkdir(parents=True)
     shutil.copy(CASES / CORRECT, course.submitted("*") / NOTEBOOK)
-    assignment.add_students([*DOOR, "thief"], course)
+    course.submitted("copy").mkdir(parents=True)
+    shutil.copy(CASES / CORRECT, course.submitted("copy") / "notebook10-Copy1.ipynb")
+    assignment.add_students([*DOOR, "thief", "copy"], course)
     graded = run_guarded([sys.executable, "-m", "nbgrader", "autograde", "notebook10"], course, cwd=course.root)
     feedback = run_guarded([sys.executable, "-m", "nbgrader", "generate_feedback", "notebook10"], course,
                            cwd=course.root)
@@ -390,6 +429,8 @@ def test_plain_nbgrader_autograde_refuses_a_symlinked_notebook_and_copies_no_lin
     log = out + err
     assert "thief" in log and "symbolic link" in log, log[-4000:]
     assert "glob character" in log, log[-4000:]
+    assert re.search(r"Not processing .*copy.*: no notebook10\.ipynb in it \(it holds notebook10-Copy1\.ipynb\).*"
+                     r"autograder autograde", log), log[-4000:]
     assert rc != 0  # as nbgrader does for a submission it could not process: the others are still graded
     scores = item_scores(course)
     assert sorted(scores) == sorted(DOOR), log[-4000:]
@@ -397,6 +438,7 @@ def test_plain_nbgrader_autograde_refuses_a_symlinked_notebook_and_copies_no_lin
         assert scores[student] == pytest.approx(EXPECTED[case]["expect"], abs=1e-6), student
     assert frc == 0, (fout + ferr)[-4000:]
     assert not (course.root / "autograded" / "thief").exists()
+    assert not (course.root / "autograded" / "copy").exists()
     for name in ("shadow.txt", "gradebook.db", "neighbour.txt", "pipe"):
         assert not os.path.lexists(course.autograded("side") / name), name
         assert not os.path.lexists(course.feedback("side") / name), name
