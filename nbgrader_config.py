@@ -23,6 +23,7 @@ from nbgrader.preprocessors import AssignLatePenalties, IgnorePattern, LimitOutp
 
 from autograder.feedbackexporter import FeedbackExporter
 from autograder.inlineblanks import InlineBlanks
+from autograder.inlineselfchecks import InlineSelfChecks
 from autograder.sandboxautograde import FlagForReview, SandboxAutograde, guard_nbgrader
 from autograder.stripblankmarkers import StripBlankMarkers
 
@@ -34,6 +35,7 @@ c.CourseDirectory.course_id = "ai-medical-imaging"
 # Student version: nbgrader's own pipeline, with InlineBlanks in place of ClearSolutions, so
 # that lines marked `# STUDENT SEES: ...` become the seed's scaffold with `___` blanks.
 c.GenerateAssignment.preprocessors = [
+    InlineSelfChecks,  # the self-checks' helpers: the graders' own wording, copied in (self-contained)
     IncludeHeaderFooter,
     InstantiateTests,
     LockCells,
@@ -50,6 +52,7 @@ c.GenerateAssignment.preprocessors = [
 
 # Solutions handed out after the deadline: executed, without the blank markers.
 c.GenerateSolution.preprocessors = [
+    InlineSelfChecks,
     IncludeHeaderFooter,
     LockCells,
     ClearOutput,

@@ -44,6 +44,7 @@ class Result:
     problem: str | None = None  # why a person should review it, in one line (the reasons joined), or None
     review: list[str] = field(default_factory=list)  # the reasons one by one
     timed_out: list[dict] = field(default_factory=list)  # cells the time limit stopped (timed_out_cells)
+    setup_stopped: dict | None = None  # a cell outside the exercises that stopped with an error (setup_stopped)
     broken: str | None = None  # why it could not be graded at all (unreadable, or the grader failed on it)
     internal_errors: list[str] = field(default_factory=list)
     peak_memory: int | None = None
@@ -127,6 +128,7 @@ def judge(submissions: list[Submission], started: dict[str, float] | None = None
                 result.cells[sub.plan["cells"][index]["nb_index"]] = cell
             result.skipped = {c["nb_index"] for c in sub.plan["cells"] if c.get("skip")}
             result.timed_out = timed_out_cells(sub)
+            result.setup_stopped = setup_stopped(sub)
         reasons = sub.review_reasons() + (["a grader error: grade by hand"] if result.internal_errors else [])
         for world in sub.worlds.values():
             result.notes += [n for n in world.notes if n not in result.notes]
@@ -150,6 +152,21 @@ def timed_out_cells(sub: Submission) -> list[dict]:
                     "seconds": float(sub.plan["cell_seconds"]), "hung": bool(sub.plan["cells"][index].get("hung")),
                     "line": error.get("line"), "code": error.get("code")})
     return out
+
+
+def setup_stopped(sub: Submission) -> dict | None:
+    """The first cell that is not an exercise's own (the setup, a cell of the student's, the helpers)
+    and stopped with an error in the real world's run: every cell after it ran without what the rest
+    of it would have made, so checks of every item can fail because of that one line."""
+    real = sub.world("real")
+    for index, cell in sorted(real.cells.items() if real else []):
+        planned = sub.plan["cells"][index]
+        error = cell.get("error")
+        if cell.get("status") == "error" and isinstance(error, dict) and planned.get("grade_id") in (None, "setup"):
+            return {"cell": planned["nb_index"], "label": sub.cell_label(index), "type": error.get("type"),
+                    "message": str(error.get("message") or "")[:300], "line": error.get("line"),
+                    "code": error.get("code")}
+    return None
 
 
 _judging_warm: set[int] = set()

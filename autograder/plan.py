@@ -18,6 +18,7 @@ from IPython.core.inputtransformer2 import TRANSFORM_LOOP_LIMIT, TransformerMana
 
 from autograder.course import COURSE, NOTEBOOK, Course
 from autograder.graders import grader_modules
+from autograder.inlineselfchecks import inline
 
 DEFAULT_SEED = 20261126
 
@@ -67,8 +68,13 @@ class SourceOrder:
                 if meta.get("grade") and cell.cell_type == "code":
                     tests.add(meta["grade_id"])
                     pts[meta["grade_id"]] = float(meta.get("points", 0))
-            elif cell.cell_type == "code":
-                demos.add(cell.source.strip())
+            elif cell.cell_type == "code":  # as released (the self-checks' helpers copied in)
+                demos.add(inline(cell.source).strip())
+        # and as the students received them: the release of an older version of this package
+        released = course.release() / NOTEBOOK
+        if released.is_file():
+            demos |= {c.source.strip() for c in nbformat.read(released, as_version=4).cells
+                      if c.cell_type == "code" and "grade_id" not in c.metadata.get("nbgrader", {})}
         return cls(tuple(order), frozenset(tests), pts, frozenset(demos))
 
 

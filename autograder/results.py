@@ -16,6 +16,21 @@ HUNG = ("This cell kept Python busy past the time limit of the whole notebook an
         "notebook was graded again without running it; the cells after it ran without what it would have made.")
 
 
+SETUP_STOPPED = ("{label} stopped with {what}{where}. Every cell after it ran without what the rest of that cell "
+                 "would have made, so checks of any item can fail only because of this one line: fix it first.")
+
+
+def setup_stopped_text(result: Result) -> str | None:
+    """A plain sentence about a setup (or other non-exercise) cell that stopped with an error."""
+    cell = result.setup_stopped
+    if not cell:
+        return None
+    what = f"{cell['type']}: {cell['message']}" if cell.get("message") else str(cell.get("type"))
+    where = f" at line {cell['line']} (`{str(cell['code']).strip()[:120]}`)" if cell.get("code") else ""
+    label = str(cell["label"])
+    return SETUP_STOPPED.format(label=label[:1].upper() + label[1:], what=what, where=where)
+
+
 def gradescope(result: Result) -> dict:
     """Gradescope's autograder results format (top-level score/execution_time, tests[])."""
     data = {
@@ -29,7 +44,8 @@ def gradescope(result: Result) -> dict:
         "extra_data": {"seed": result.seed, "items": {k: {"score": s, "max_score": m}
                                                       for k, (s, m) in result.item_scores().items()},
                        "notes": result.notes, "needs_review": result.problem, "review_reasons": result.review,
-                       "timed_out": result.timed_out, "broken": result.broken,
+                       "timed_out": result.timed_out, "setup_stopped": result.setup_stopped,
+                       "broken": result.broken,
                        "submission_sha256": result.submission_sha256, "peak_memory_bytes": result.peak_memory,
                        "sandbox_seconds": result.sandbox_seconds},
     }
@@ -46,6 +62,8 @@ def summary_text(result: Result) -> str:
         lines.append(f"  {item:<24} {score:5.2f} / {max_score:g}")
     for cell in result.timed_out:
         lines.append(f"{cell['label'][0].upper()}{cell['label'][1:]}: {timed_out_text(cell)}")
+    if setup_stopped_text(result) and result.score < result.max_score:
+        lines.append(setup_stopped_text(result))
     if result.problem:  # the reasons are for the instructor (extra_data, gradebook, report), not this text
         lines.append(STUDENT_REVIEW_NOTE)
     return "\n".join(lines)

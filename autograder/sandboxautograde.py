@@ -61,7 +61,7 @@ class SandboxAutograde(NbGraderPreprocessor):
             self.log.warning("%s needs review: %s", student, result.problem)
         for index, cell in enumerate(nb.cells):
             if cell.cell_type == "code":
-                cell.outputs = self._outputs(cell, index, result)
+                cell.outputs = self._outputs(cell, index, result, nb)
         name = resources.get("unique_key", "notebook")
         resources.setdefault("outputs", {})[f"{name}.results.json"] = (
             json.dumps(results.gradescope(result), indent=2) + "\n").encode()
@@ -69,12 +69,15 @@ class SandboxAutograde(NbGraderPreprocessor):
         return nb, resources
 
     @staticmethod
-    def _outputs(cell: Any, index: int, result: engine.Result) -> list:
+    def _outputs(cell: Any, index: int, result: engine.Result, nb: Any = None) -> list:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
         item = results.item_of_cell(grade_id)
         if item is not None:
             text, score, _ = results.cell_report(result, item)
-            if result.review and item == next(iter(results.ITEM_CELLS)):
+            first = item == next(iter(results.ITEM_CELLS))
+            if first and results.setup_stopped_text(result) and result.score < result.max_score:
+                text = results.setup_stopped_text(result) + "\n" + text
+            if result.review and first:
                 text = results.STUDENT_REVIEW_NOTE + "\n" + text  # the reasons go to the gradebook, not here
             return [nbformat.v4.new_output("stream", name="stdout", text=text),
                     nbformat.v4.new_output("execute_result", data={"text/plain": f"{score:g}"}, execution_count=None)]
@@ -90,9 +93,13 @@ class SandboxAutograde(NbGraderPreprocessor):
             text = without_timeout_traceback(text)
             text += "\n" if text and not text.endswith("\n") else ""
             text += f"[grader] {results.timed_out_text(stopped)}\n"
-        elif error:
-            where = f" at line {error['line']}: {error['code']}" if error.get("code") else ""
-            text += f"\n[grader] this cell stopped with {error['type']}{where}\n  {error['message']}\n"
+        elif error:  # in words, with the student's own line, not IPython's traceback through the libraries
+            text = without_traceback(text)
+            text += "\n" if text and not text.endswith("\n") else ""
+            what = f"{error['type']}: {error['message']}" if error.get("message") else str(error.get("type"))
+            where = (f"\n  It was raised at line {error['line']} of {own_cell(nb, error, index)}: {error['code']}"
+                     if error.get("code") else "")
+            text += f"[grader] This cell stopped with {what}{where}\n"
         return [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
 
 
@@ -108,6 +115,38 @@ def without_timeout_traceback(text: str) -> str:
     if start >= 0 and _TIMEOUT_TRACEBACK_END.fullmatch(text, start + len(_TRACEBACK)):
         return text[:start]
     return text
+
+
+# Where IPython's report of an exception begins in a cell's output: a traceback, or (for a
+# SyntaxError) the cell and line. Its frames name the grader's and the libraries' files.
+_ERROR_REPORT = re.compile(r"^(?:Traceback \(most recent call last\):|\s*Cell In\[\d+\], line \d+|"
+                           r"\s*File [^\n]*, line \d+)\s*$", re.MULTILINE)
+
+
+def without_traceback(text: str) -> str:
+    """A failed cell's output without IPython's report of the exception (which ends the output)."""
+    match = _ERROR_REPORT.search(text)
+    return text[:match.start()] if match else text
+
+
+def own_cell(nb: Any, error: dict, index: int) -> str:
+    """Which of the notebook's cells holds the line an exception was raised at: this one, an
+    exercise cell by its name, or a code cell by its number."""
+    code = str(error.get("code") or "").strip()
+    line = error.get("line")
+
+    def holds(cell: Any) -> bool:
+        lines = str(cell.get("source", "")).split("\n")
+        return isinstance(line, int) and 0 < line <= len(lines) and lines[line - 1].strip() == code
+
+    cells = list(nb.cells) if nb is not None else []
+    if 0 <= index < len(cells) and holds(cells[index]):
+        return "this cell"
+    for number, cell in enumerate(cells):
+        if cell.get("cell_type") == "code" and holds(cell):
+            grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+            return f"cell `{grade_id}`" if grade_id else f"code cell {number + 1}"
+    return "your code"
 
 
 REVIEW_COMMENT = "Marked for review by the autograder"
@@ -282,6 +321,7 @@ def display_name(name: str | bytes | os.PathLike) -> str:
 # empty one. Other converters (generate_assignment from the instructor's source/, ...) are
 # untouched.
 
+RESULTS_SUFFIX = ".results.json"  # Course.results: the results.json written beside the autograded notebook
 _copying_for = contextvars.ContextVar("nb10_copying_for", default=None)
 
 
@@ -300,6 +340,10 @@ def _regular_files_only(find_all_files):
             problem = file_problem(filename)
             if problem:
                 log.warning("Not copying %s: it %s", display_name(filename), problem)
+            elif filename.endswith(RESULTS_SUFFIX):
+                # the grader's results (review reasons included) stay with the instructor: never copied
+                # into feedback/, and one a student submitted never reaches autograded/
+                log.info("Not copying %s: grader results stay in autograded/", display_name(filename))
             else:
                 kept.append(filename)
         return kept

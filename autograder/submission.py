@@ -61,6 +61,38 @@ def _checked(world: World, plan: dict) -> World:
     return world
 
 
+# PyTorch's words for the stand-in of a GPU (the "meta" device) in the run where CUDA is simulated
+META_WORDS = re.compile(r"\b(meta|Meta|META)\b")
+
+
+def _gpu_word(match: re.Match) -> str:
+    return {"meta": "cuda", "Meta": "CUDA", "META": "CUDA"}[match.group(1)]
+
+
+def _in_gpu_words(world: World) -> World:
+    """In the run where CUDA is simulated the notebook's GPU is PyTorch's meta device; its errors
+    say "meta" where the student wrote cuda. Say cuda, as a real GPU's run would."""
+    if world.mode != "cuda-simulated":
+        return world
+
+    def fix(value):
+        if isinstance(value, dict):
+            if isinstance(value.get("error"), dict) and isinstance(value["error"].get("message"), str):
+                value["error"]["message"] = META_WORDS.sub(_gpu_word, value["error"]["message"])
+            if isinstance(value.get("message"), str) and "type" in value:
+                value["message"] = META_WORDS.sub(_gpu_word, value["message"])
+            for item in value.values():
+                if isinstance(item, (dict, list)):
+                    fix(item)
+        elif isinstance(value, list):
+            for item in value:
+                fix(item)
+
+    fix(world.cells)
+    fix(world.probes)
+    return world
+
+
 @dataclass(repr=False)  # short: pytest shows the graders' arguments when a check fails
 class Submission:
     key: str
@@ -78,7 +110,8 @@ class Submission:
     def from_run(cls, key: str, plan: dict, raw: RawRun) -> "Submission":
         from autograder.scan import scan
 
-        worlds = {w: _checked(parse(raw.streams.get(w, b""), plan["key"], w), plan) for w in plan["worlds"]}
+        worlds = {w: _in_gpu_words(_checked(parse(raw.streams.get(w, b""), plan["key"], w), plan))
+                  for w in plan["worlds"]}
         return cls(key, plan["seed"], plan, worlds, raw, scan=scan(plan))
 
     def review_reasons(self) -> list[str]:

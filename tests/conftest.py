@@ -39,6 +39,16 @@ EXPECTED = json.loads((CASES / "expected.json").read_text())  # case name -> exp
 TEST_LIMITS = Limits(cell_seconds=10, submission_seconds=60)
 
 
+@pytest.fixture(scope="session")
+def graded_catalogue():
+    """Every case notebook of tests/submissions graded once (warm path), shared by the modules that
+    compare with the grader's verdicts."""
+    from autograder import engine
+
+    notebooks = {name: (CASES / name).read_bytes() for name in EXPECTED}
+    return engine.grade(notebooks, limits=TEST_LIMITS, warm=True, workers=2)
+
+
 def make_class(root: Path, students: dict[str, Path | str]) -> Course:
     """A course with its release generated and each student's notebook submitted: a case under
     tests/submissions/ by its relative name, or any notebook by its path."""

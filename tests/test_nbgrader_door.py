@@ -15,6 +15,7 @@ STUDENTS = {
     "ben": "bugs/bug_no_padding_score_partial.ipynb",
     "cy": "hostile/hostile_zeros_of_the_right_shape_score_zero_for_blocks.ipynb",
     "dan": "hostile/hostile_exec_compiled_frame_walk_patches_probes_score_blank_release.ipynb",
+    "fay": "bugs/bug_setup_functional_typo_score_partial.ipynb",
 }
 # ben's notebook (no padding): what the catalogue expects, item by item, added up (7 of 10: the main-path
 # mistake costs the shapes item only).
@@ -89,6 +90,19 @@ def test_feedback_and_export_work_as_usual_and_show_no_grader_code(autograded_co
     assert "padding=1" in page
     for secret in ("make_block_params", "HIDDEN_CASES", "def test_", "nb10_sandbox"):
         assert secret not in page
+    # a cell that stopped is said in words, with the student's line, and no traceback through the grader's
+    # or the libraries' files
+    assert "[grader] This cell stopped with RuntimeError: The size of tensor a (30)" in page
+    assert "It was raised at line 34 of cell `residual_block`: out += self.shortcut(x)" in page
+    for internal in ("site-packages", ".venv", "/grader/", "nb10_sandbox", "Traceback (most recent call last)"):
+        assert internal not in page, internal
+    # one typo in the setup's imports: the feedback names that line as the cause of what fails after it
+    fay = (autograded_course.feedback("fay") / "notebook10.html").read_text()
+    assert "Cell `setup` stopped with ModuleNotFoundError: No module named &#39;torch.nn.Functional&#39; at line" in fay \
+        and "fix it first" in fay, fay[:3000]
+    # the results.json beside each autograded notebook holds the review reasons: the instructor's only
+    handed_back = sorted(p.name for p in (autograded_course.root / "feedback").rglob("*") if p.is_file())
+    assert handed_back and not [name for name in handed_back if name.endswith(".results.json")], handed_back
     assignment._require(assignment.nbgrader("export", course=autograded_course), "export")
     csv = (autograded_course.root / "grades.csv").read_text()
     assert f"ben,,,,{BEN_TOTAL:.1f},0.0,{BEN_TOTAL:.1f},10.0" in csv

@@ -1,8 +1,12 @@
-"""Students' visible self-checks say what the hidden graders say, for the same mistake, and say
-nothing to a correct notebook.
+"""Students' visible self-checks say what the hidden graders say, for the same mistake, say
+nothing to a correct notebook, and never crash.
 
-The suite runs a fixed subset that meets every message the self-check cells can give (about four
-minutes); `make self-checks` runs every correct variant and every mistake of the catalogue.
+Every correct variant and every mistake of the catalogue runs as a student runs it (cells in order
+in one namespace, each in a fresh process forked from one that imported torch: tests/student_run.py,
+about two minutes): a self-check may only stop with an AssertionError whose message is one the
+grader gives the same notebook. A fixed subset that meets every message the self-check cells can
+give also runs in real Jupyter kernels (about three minutes); `make self-checks` runs the whole
+catalogue in real kernels.
 """
 
 import os
@@ -13,10 +17,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from autograder import engine
 from autograder.assignment import tool_env
 from autograder.course import COURSE
-from tests.conftest import CASES, EXPECTED, TEST_LIMITS
+from tests import student_run
+from tests.conftest import CASES, EXPECTED
 
 # One notebook per message of the visible checks (shapes, stride, channels, the identity, x kept
 # where a projection is needed, kernel, stride, padding, bias, no BatchNorm, the join's three
@@ -66,8 +70,8 @@ def visible_check_messages(path: Path) -> list[str]:
                             resources={"metadata": {"path": str(COURSE.release())}})
     client.km = client.create_kernel_manager()
     client.execute(env=tool_env())
-    return [o.evalue for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
-            for o in c.outputs if o.output_type == "error" and o.ename == "AssertionError"]
+    return [(o.ename, o.evalue) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
+            for o in c.outputs if o.output_type == "error"]
 
 
 def test_the_subset_is_in_the_catalogue():
@@ -75,9 +79,37 @@ def test_the_subset_is_in_the_catalogue():
 
 
 @pytest.fixture(scope="module")
-def graded():
-    return engine.grade({name: (CASES / name).read_bytes() for name in NOTEBOOKS}, limits=TEST_LIMITS,
-                        warm=True, workers=2)
+def graded(graded_catalogue):
+    return graded_catalogue
+
+
+@pytest.fixture(scope="module")
+def as_students():
+    """Every correct and buggy notebook of the catalogue, run as a student runs it (fast path)."""
+    found = student_run.run_all([CASES / name for name in EVERY], COURSE.release())
+    return {name: found[CASES / name] for name in EVERY}
+
+
+def _grader_says(result) -> set[str]:
+    return {t.output for t in result.tests if t.score < t.max_score}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", EVERY)
+def test_a_self_check_never_crashes_and_says_only_what_the_grader_says(graded, as_students, name):
+    outcomes = as_students[name]
+    assert set(outcomes) == {"test_residual_block_shapes", "test_shortcut_projection", "test_resnet18_adaptation",
+                             "test_device_placement"}, f"not every self-check ran: {sorted(outcomes)}"
+    grader_says = _grader_says(graded[name])
+    for check, outcome in outcomes.items():
+        if outcome is None:
+            continue
+        kind, message = outcome
+        assert kind == "AssertionError", f"the self-check {check} crashed with {kind}: {message}"
+        assert message in grader_says, f"the self-check {check} says {message!r}; the grader says {sorted(grader_says)}"
+    if graded[name].score == graded[name].max_score:
+        failed = {check: o for check, o in outcomes.items() if o is not None}
+        assert not failed, f"a notebook the grader gives full marks fails a visible self-check: {failed}"
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +123,9 @@ def visible():
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_a_visible_self_check_says_what_the_grader_says(graded, visible, name):
     messages = visible[name]
-    grader_says = {t.output for t in graded[name].tests if t.score < t.max_score}
-    for message in messages:
+    grader_says = _grader_says(graded[name])
+    for kind, message in messages:
+        assert kind == "AssertionError", f"a self-check crashed with {kind}: {message}"
         assert message in grader_says, f"the self-check says {message!r}; the grader says {sorted(grader_says)}"
     if graded[name].score == graded[name].max_score:
         assert messages == [], "a notebook the grader gives full marks fails a visible self-check"

@@ -1,5 +1,7 @@
 """Every case in tests/submissions/ scores as expected, item by item (the CLI door)."""
 
+import re
+
 import pytest
 
 from autograder import engine
@@ -8,9 +10,8 @@ from tests.submissions import build
 
 
 @pytest.fixture(scope="session")
-def graded():
-    notebooks = {name: (CASES / name).read_bytes() for name in EXPECTED}
-    return engine.grade(notebooks, limits=TEST_LIMITS, warm=True, workers=2)
+def graded(graded_catalogue):
+    return graded_catalogue
 
 
 def test_the_committed_cases_are_what_the_case_lists_build():
@@ -84,3 +85,12 @@ def test_each_integrity_attack_scores_as_expected_in_a_fresh_bubblewrap_sandbox_
     got = {item: score for item, (score, _) in result.item_scores().items()}
     assert got == pytest.approx(EXPECTED[name]["expect"], abs=1e-6), f"{EXPECTED[name]['why']}\n{result.review}"
     assert bool(result.problem) == EXPECTED[name]["review"], result.review
+
+
+@pytest.mark.slow
+def test_no_message_names_the_meta_device_that_stands_in_for_a_gpu(graded):
+    """The run with CUDA simulated puts the notebook's GPU on PyTorch's meta device; a student wrote
+    cuda, and reads cuda (bugs/bug_batch_sent_to_cuda_literal: "Tensor on device meta ...")."""
+    said = [(name, t.output) for name, result in graded.items() if not name.startswith("hostile/")
+            for t in result.tests if re.search(r"\bmeta\b", t.output or "", re.IGNORECASE)]
+    assert said == [], said[:3]

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from autograder.graders import fail
+from autograder.graders.messages import DEVICE_WORDS, conv_text, name_missing  # noqa: F401 (the graders import it from here)
 from autograder.submission import Submission
 
 
@@ -59,7 +60,7 @@ def result_or_error(sub: Submission, result: dict, what: str, hidden: bool = Fal
             missing = re.search(r"(\w+)'? is not defined", error.get("message", ""))
             earlier = sub.first_failure_before(result["id"], result.get("world", "real"),
                                                missing.group(1) if missing else None)
-            fail(f"{error.get('message', 'a name is not defined')}" + (f": {earlier}." if earlier else "."))
+            fail(name_missing(error.get("message", "a name is not defined"), earlier))
         fail(f"{what} raised {describe_error(error, hidden)}.")
     return result
 
@@ -105,20 +106,6 @@ def live(result: dict) -> str | None:
     if y1.shape == y2.shape and np.array_equal(y1, y2):
         return "its output does not depend on its input"
     return None
-
-
-def conv_text(desc: dict | None) -> str:
-    if not desc or desc.get("type") != "Conv2d":
-        return "not a Conv2d" if desc else "missing"
-    return (f"Conv2d({desc['in']} -> {desc['out']}, kernel {tuple(desc['kernel'])}, stride {tuple(desc['stride'])}, "
-            f"padding {desc['padding'] if isinstance(desc['padding'], str) else tuple(desc['padding'])}"
-            f"{', with bias' if desc['bias'] else ''})")
-
-
-# What a device mistake's exception says (PyTorch's own words, on a GPU machine or in the run where
-# CUDA is simulated): a missing output that comes with one of these is the device item's business.
-DEVICE_WORDS = re.compile(r"device|cuda|CUDA|NVIDIA|meta|Meta|torch\.cuda\.|FloatTensor\) and weight type|"
-                          r"same device|invalid device ordinal", re.IGNORECASE)
 
 
 def device_related(error: dict | None) -> bool:

@@ -21,12 +21,11 @@ import ast
 
 import pytest
 
-from autograder.graders import GradingFailure, fail, points
+from autograder.graders import GradingFailure, fail, messages, points
 from autograder.graders.checks import device_related, probe, result_or_error
 
 CELL = "test_device_placement"
 WORLDS = ["real", "counterfactual"]
-WORLD_WORDS = {"real": "on this machine", "counterfactual": "in the run with CUDA {flipped}"}
 DEMO = ("block_same_dim", "block_change_dim", "input_tensor_1", "input_tensor_2")
 
 
@@ -38,17 +37,11 @@ def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _place(kind: str) -> str:
-    return {"cpu": "the CPU", "cuda": "the GPU", "meta": "the GPU"}.get(kind, kind)
-
-
 def _facts(submission, world: str) -> tuple[dict, str, str]:
     result = result_or_error(submission, probe(submission, "device", world), "Inspecting device")
     run = submission.world(world)
     gpu = bool(run.cuda)
-    where = WORLD_WORDS[world].format(flipped="available" if gpu else "unavailable")
-    if gpu:
-        where += f" (GPU {'simulated' if run.mode == 'cuda-simulated' else 'real'})"
+    where = messages.world_words(world, gpu, run.mode == "cuda-simulated")
     landing = "meta" if run.mode == "cuda-simulated" else "cuda"
     return result, where, landing if gpu else "cpu"
 
@@ -127,8 +120,7 @@ def test_device_placement_choice(submission, world):
     want = "cuda" if run.cuda else "cpu"
     got = _device_type(result, run.mode)
     if got != want:
-        fail(f"{_sentence(where)}, device is {got!r} but should be {want!r}: device must be the GPU exactly when "
-             "torch.cuda.is_available() says there is one.")
+        fail(messages.device_choice_problem(where, got, want))
     index = result["device"].get("index")
     if got == "cuda" and index not in (None, 0):
         fail(f"{_sentence(where)}, device is cuda:{index}, a GPU that a one-GPU machine does not have: use "
@@ -147,10 +139,8 @@ def _check_place(submission, world, what, found, fix, var) -> None:
     expected = _expected_place(result, run)
     found_set = set(found) if isinstance(found, list) else {found}
     if found_set != {expected}:
-        shown = " and ".join(sorted({_place(f) for f in found_set if f}))
         stopped = submission.first_failure_before("device", world, var)
-        on = f"not on device ({_place(device)})" if device else "and device itself is not defined"
-        fail(f"{_sentence(where)}, {what} is on {shown}, {on}: {fix}." + (f" Note: {stopped}." if stopped else ""))
+        fail(messages.placement_problem(where, what, found_set, device, fix) + (f" Note: {stopped}." if stopped else ""))
 
 
 def _missing(submission, world, what, var) -> None:
@@ -165,7 +155,7 @@ def test_device_placement_models(submission, world):
     result, _, _ = _facts(submission, world)
     if result["model"] is None:
         _missing(submission, world, "the model", "resnet_model")
-    _check_place(submission, world, "the model", result["model"], "call resnet_model.to(device)", "resnet_model")
+    _check_place(submission, world, "the model", result["model"], messages.DEVICE_FIXES["the model"], "resnet_model")
     _check_demo(submission, world, result, ("block_same_dim", "block_change_dim"))
 
 
@@ -181,7 +171,8 @@ def test_device_placement_batches(submission, world):
         if not (_stopped_by_other_mistake(submission, world, "images") and _moves_to_device(submission, "images")):
             _missing(submission, world, "the batch of images", "images")
     elif not moved_in_call:  # else: moved inside the call; the output on device shows the model's input was
-        _check_place(submission, world, "the batch of images", images, "images = images.to(device)", "images")
+        _check_place(submission, world, "the batch of images", images, messages.DEVICE_FIXES["the batch of images"],
+                     "images")
     _check_demo(submission, world, result, ("input_tensor_1", "input_tensor_2"))
 
 
@@ -196,7 +187,7 @@ def test_device_placement_output(submission, world):
         if _stopped_by_other_mistake(submission, world, "output") and result["model"] == [expected] and batch_ok:
             return  # no output because of a ResNet or data mistake, with model and batch on device
         _missing(submission, world, "the output", "output")
-    _check_place(submission, world, "the output", result["output"], "compute it with the model and batch on device",
+    _check_place(submission, world, "the output", result["output"], messages.DEVICE_FIXES["the output"],
                  "output")
 
 

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from autograder import reference
-from autograder.graders import blocks, fail, points
-from autograder.graders.checks import (close, conv_text, describe_error, device_related, live, probe,
+from autograder.graders import blocks, fail, messages, points
+from autograder.graders.checks import (close, conv_text, describe_error, live, probe,
                                        result_or_error, vars_world)
 
 CELL = "test_residual_block_shapes"
@@ -86,24 +86,7 @@ def layers_problem(result: dict) -> str | None:
 
 
 def shape_problem(args: tuple, input_shape: list[int], got: list[int] | None, hidden: bool) -> str | None:
-    cin, cout = args[0], args[1]
-    stride = args[2] if len(args) > 2 else 1
-    want = reference.block_output_shape(cin, cout, stride, input_shape)
-    if got == want:
-        return None
-    if got is None or len(got) != 4:
-        return "the block did not return a 4-dimensional tensor (batch, channels, height, width)"
-    if got[0] != want[0]:
-        return "the batch size changed; a block must keep it"
-    if got[1] != want[1]:
-        return ("the output does not have out_channels channels" if hidden else
-                f"the output has {got[1]} channels instead of out_channels = {cout}")
-    if len(args) == 2:
-        return "height and width changed for a block built without a stride: the default stride must be 1"
-    if stride == 1:
-        return "height and width changed at stride 1: both 3x3 convolutions need padding=1 to keep them"
-    return ("height and width are not what the block's stride gives: conv1 applies the block's stride with "
-            "padding 1, and conv2 keeps the size (stride 1, padding 1)")
+    return messages.shape_problem(args, input_shape, got, hidden)
 
 
 @points(0.25)
@@ -113,7 +96,7 @@ def test_residual_block_shapes_seed_cases(submission, case):
     result = result_or_error(submission, probe(submission, f"shapes/{case}"), f"{blocks.call(args)} on a {tuple(shape)} batch")
     problem = shape_problem(args, shape, result["shape"], hidden=False) or live(result) or layers_problem(result)
     if problem:
-        fail(f"{blocks.call(args)} on a {tuple(shape)} batch: {problem}.")
+        fail(messages.block_case_problem(args, shape, problem))
 
 
 def _shows_shape_of(node: ast.AST, name: str) -> bool:
@@ -154,17 +137,11 @@ def test_residual_block_shapes_seed_outputs(submission, name):
     found = probe(submission, "shapes/vars", world).get(name, {})
     got, want = found.get("shape"), SEED_VARS[name]
     if got is None:
-        fail(f"{name} is not defined when the checks run: "
-             + (submission.first_failure_before("shapes/vars", name=name) or "the cell that makes it did not run") + ".")
+        fail(messages.not_defined(name, submission.first_failure_before("shapes/vars", name=name)
+                                  or "the cell that makes it did not run"))
     block, given = SEED_SOURCES[name]
     if got != want:
-        if got[:2] == want[:2] and name == "output_tensor_2":
-            hint = " block_change_dim needs the stride that halves height and width."
-        elif got[0] == want[0] and got[1] != want[1]:
-            hint = f" {block} must give {want[1]} channels."
-        else:
-            hint = ""
-        fail(f"{name} has the shape {tuple(got)}, not {tuple(want)}.{hint}")
+        fail(messages.demo_output_problem(name, got))
     if found.get("data", True):
         sample = np.asarray(found["sample"])
         if not np.isfinite(sample).all() or float(sample.max()) == float(sample.min()):
@@ -190,7 +167,7 @@ def test_residual_block_shapes_hidden_cases(submission, case):
         fail(f"In a hidden case ({label}): {problem}.")
 
 
-GENERIC = "conv1 -> BatchNorm -> ReLU -> conv2 -> BatchNorm does not compute what it should"
+GENERIC = messages.MAIN_PATH_GENERIC
 VARIANT_WORDS = {
     "no first relu": "there is no ReLU between bn1 and conv2",
     "relu before bn1": "the first ReLU comes before bn1; it belongs after it: relu(bn1(conv1(x)))",
@@ -202,41 +179,13 @@ VARIANT_WORDS = {
 
 def main_path_problem(result: dict, cin: int, cout: int, stride: int) -> str:
     main = result["main"]
-    missing = [k for k, v in main.items() if v is None]
-    if missing:
-        return (f"the block has no {', '.join(missing)} (the main path's layers keep the scaffold's names, or are "
-                "built in their order: conv, BatchNorm, conv, BatchNorm)")
-    conv1, conv2 = main["conv1"], main["conv2"]
-    for name, conv, want_in, want_stride in (("conv1", conv1, cin, stride), ("conv2", conv2, cout, 1)):
-        if conv.get("type") != "Conv2d":
-            return f"{name} must be an nn.Conv2d"
-        if (conv["in"], conv["out"]) != (want_in, cout):
-            return (f"{name} must go from {'in_channels' if name == 'conv1' else 'out_channels'} to out_channels")
-        if conv["kernel"] != [3, 3]:
-            return f"{name} must be a 3x3 convolution (kernel_size=3)"
-        if conv["stride"] != [want_stride, want_stride]:
-            return ("conv1 must apply the block's stride (stride=stride)" if name == "conv1" else
-                    "conv2 must use stride 1: only conv1 applies the block's stride")
-        if conv.get("dilation") not in (None, [1, 1]):
-            return f"{name} must not be dilated (dilation=1)"
-        if conv["padding"] not in ([1, 1], "same"):
-            return f"{name} needs padding=1, so that a 3x3 kernel keeps the size at stride 1"
-        if conv["bias"]:
-            return f"{name} must have no bias (bias=False): BatchNorm follows it"
-    for name in ("bn1", "bn2"):
-        bn = main[name]
-        if bn.get("type") != "BatchNorm2d":
-            return f"{name} must be an nn.BatchNorm2d (normalising each channel over the batch)"
-        if bn.get("features") not in (None, cout):
-            return f"{name} must normalise its conv's output, which has out_channels channels"
-        if bn.get("affine") is False:
-            return f"{name} must learn its scale and shift (affine=True, the default)"
-        if bn.get("track_running_stats") is False:
-            return f"{name} must keep running statistics (track_running_stats=True, the default) for eval mode"
+    problem = messages.main_path_layers_problem(main, cin, cout, stride)
+    if problem:
+        return problem
     if result.get("load"):
         bad = result["load"][0]
         return f"{bad['param']} has the shape {tuple(bad['found'] or ())}, which does not fit the main path"
-    return GENERIC + f": check conv1 {conv_text(conv1)} and conv2 {conv_text(conv2)}"
+    return GENERIC + f": check conv1 {conv_text(main['conv1'])} and conv2 {conv_text(main['conv2'])}"
 
 
 def _name_the_variant(submission, name: str, mode: str, y: np.ndarray, s: np.ndarray) -> str | None:
@@ -274,7 +223,7 @@ def test_residual_block_shapes_main_path(submission, case):
                     problem = f"it raised {describe_error(y['error'])}"
                 elif s is not None and isinstance(y, np.ndarray):
                     problem = _name_the_variant(submission, name, mode, y, s) or problem
-            fail(f"Main path of {call} in {mode} mode: {problem}.")
+            fail(messages.main_path_problem_text(call, mode, problem))
         if mode == "train":
             grads = outs.get("grads") or {}
             if outs.get("grad_error"):

@@ -15,8 +15,8 @@ import numpy as np
 
 from autograder import seeded as probe_side
 from autograder import reference
-from autograder.graders import fail, points
-from autograder.graders.checks import close, conv_text, describe_error, device_related, probe, result_or_error
+from autograder.graders import fail, messages, points
+from autograder.graders.checks import close, describe_error, device_related, probe, result_or_error
 
 CELL = "test_resnet18_adaptation"
 WORLDS = ["real", "counterfactual"]
@@ -80,33 +80,14 @@ def _check_output(got, expected: np.ndarray, what: str, problem: str) -> None:
 @points(0.5)
 def test_resnet18_adaptation_conv1(submission):
     result = _result(submission)
-    conv = result["conv1"]
-    problem = ""
-    if conv.get("type") != "Conv2d":
-        problem = "resnet_model.conv1 must be an nn.Conv2d"
-    elif conv["in"] != 1:
-        problem = f"resnet_model.conv1 takes {conv['in']} input channels; chest X-rays have 1"
-    elif (conv["out"], conv["kernel"], conv["stride"], conv["padding"], conv["bias"]) != (64, [7, 7], [2, 2], [3, 3], False):
-        problem = (f"apart from its input channels, conv1 must stay as ResNet18 built it (64 filters of 7x7, "
-                   f"stride 2, padding 3, no bias); yours is {conv_text(conv)}")
+    problem = messages.resnet_conv1_problem(result["conv1"]) or ""
     _check_output(result.get("conv1_out"), _expected(submission)["conv1_out"], "resnet_model.conv1", problem)
 
 
 @points(0.5)
 def test_resnet18_adaptation_fc(submission):
     result = _result(submission)
-    fc = result["fc"]
-    problem = ""
-    if fc.get("type") != "Linear":
-        problem = "resnet_model.fc must be an nn.Linear layer"
-    elif fc["out"] == 1000:
-        problem = "resnet_model.fc still has ImageNet's 1000 outputs: replace it with a layer for 2 classes"
-    elif fc["out"] != 2:
-        problem = f"resnet_model.fc gives {fc['out']} output{'s' if fc['out'] != 1 else ''}; PneumoniaMNIST has 2 classes"
-    elif fc["in"] != 512:
-        problem = "resnet_model.fc must take the 512 features of ResNet18's last stage (resnet_model.fc.in_features)"
-    elif not fc["bias"]:
-        problem = "resnet_model.fc has no bias: nn.Linear(num_ftrs, 2) keeps its bias (bias=True, the default)"
+    problem = messages.resnet_fc_problem(result["fc"]) or ""
     _check_output(result.get("fc_out"), _expected(submission)["fc_out"], "resnet_model.fc", problem)
 
 
@@ -137,19 +118,9 @@ def test_resnet18_adaptation_rest_unchanged(submission):
 @points(0.5)
 def test_resnet18_adaptation_output_shape(submission):
     shapes = _shapes(submission)
-    for name, want, what in (("images", [4, 1, 28, 28], "a batch of 4 one-channel 28x28 images"),
-                             ("output", [4, 2], "two scores for each of the 4 images")):
+    for name in messages.RESNET_BATCH:
         if shapes.get(name) is None:
-            earlier = submission.first_failure_before("resnet", cpu_world(submission), name=name)
-            fail(f"{name} is not defined when the checks run" + (f": {earlier}." if earlier else "."))
-        got = shapes[name]
-        if got != want:
-            if len(got) == len(want) and got[0] != want[0] and got[1:] == want[1:]:
-                hint = ": check batch_size"
-            elif name == "images" and len(got) == 4 and got[1] != 1:
-                hint = ": the images have one channel (leave the data as the loader gives it)"
-            elif name == "output" and len(got) == 2 and got[1] != 2:
-                hint = ": fc must give 2 outputs"
-            else:
-                hint = ""
-            fail(f"{name} has the shape {tuple(got)}; it should be {tuple(want)}, {what}{hint}.")
+            fail(messages.not_defined(name, submission.first_failure_before("resnet", cpu_world(submission), name=name)))
+        problem = messages.resnet_batch_problem(name, shapes[name])
+        if problem:
+            fail(problem)

@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from autograder import reference
-from autograder.graders import blocks, fail, points
-from autograder.graders.checks import close, conv_text, describe_error, joins
+from autograder.graders import blocks, fail, messages, points
+from autograder.graders.checks import close, describe_error, joins
 
 CELL = "test_shortcut_projection"
 WORLDS = ["real"]
@@ -88,33 +88,11 @@ def test_shortcut_projection_identity(submission, case):
         x = blocks.expected(submission, name, mode)["x"]
         s = _shortcut_or_fail(submission, name, mode, outs, call)
         if not close(s, x):
-            layers = ", ".join(d["type"] for d in result["shortcut"]) or "a layer"
-            fail(f"{call}: with stride 1 and equal channels x already has the shape of the main path's output, so the "
-                 f"shortcut must be x itself; yours applies {layers} to it.")
+            fail(messages.identity_problem(args, [d["type"] for d in result["shortcut"]]))
 
 
 def projection_problem(result: dict, stride: int) -> str:
-    leaves = result["shortcut"]
-    convs = [d for d in leaves if d.get("type") == "Conv2d"]
-    norms = [d for d in leaves if d.get("type") == "BatchNorm2d"]
-    if not convs:
-        return "the shortcut has no convolution, so x cannot be projected to the new shape"
-    conv = convs[0]
-    if len(convs) > 1:
-        return "the shortcut should hold a single 1x1 convolution"
-    if conv["kernel"] != [1, 1]:
-        return f"the projection must be a 1x1 convolution (kernel_size=1); yours is {conv_text(conv)}"
-    if conv["stride"] != [stride, stride]:
-        return "the projection convolution must use the block's stride (stride=stride)"
-    if conv["padding"] not in ([0, 0], "valid"):
-        return "the projection convolution must not pad (padding=0, the default): a 1x1 kernel needs none"
-    if conv["bias"]:
-        return "the projection convolution must have no bias (bias=False): BatchNorm follows it"
-    if not norms:
-        return "the projection convolution must be followed by BatchNorm2d(out_channels)"
-    if norms[0].get("features") is not None and norms[0].get("features") != conv.get("out"):
-        return "the projection's BatchNorm2d must normalise the convolution's out_channels channels"
-    return "the shortcut does not compute BatchNorm(1x1 convolution(x))"
+    return messages.projection_problem(result["shortcut"], stride)
 
 
 @points(1 / 3)
@@ -137,24 +115,24 @@ def test_shortcut_projection_conv_bn(submission, case):
                 problem = f"the block raised {describe_error(outs['Y']['error'])} before its shortcut could be seen"
             elif s is not None and s.shape == blocks.expected(submission, name, mode)["x"].shape and \
                     np.array_equal(s, blocks.expected(submission, name, mode)["x"]):
-                problem = "the shortcut is x itself, which does not have the main path's shape here: project it"
+                problem = messages.SHORTCUT_IS_X
             else:
                 problem = projection_problem(result, args[2])
-            fail(f"When {label} ({blocks.call(args)}): {problem} ({mode} mode).")
+            fail(messages.projection_case_problem(label, args, problem, mode))
 
 
-def _join_without_the_shortcut(call: str, mode: str, z, grad) -> None:
+def _join_without_the_shortcut(args: tuple, mode: str, z, grad) -> None:
     """With the main path a constant per channel, an output that varies, is never negative, is zero
     somewhere (a ReLU came last) and passes a gradient back to x has the shortcut added before the
     final ReLU."""
     if not isinstance(z, np.ndarray) or z.ndim != 4:
-        fail(f"{call}: the block's output could not be read ({mode} mode).")
+        fail(f"{blocks.call(args)}: the block's output could not be read ({mode} mode).")
     if blocks.constant_per_channel(z):
-        fail(f"{call}: the shortcut's output is never added to the main path (out += self.shortcut(x)).")
+        fail(messages.join_problem(args, "never added"))
     if z.min() < 0 or not (z == 0).any():
-        fail(f"{call}: the block must end with a ReLU applied after the addition ({mode} mode).")
+        fail(messages.join_problem(args, "no final relu", mode))
     if mode == "train" and not (isinstance(grad, np.ndarray) and float(np.abs(grad).max()) > 1e-7):
-        fail(f"{call}: no gradient flows back along the shortcut: the residual connection exists to carry it, so "
+        fail(f"{blocks.call(args)}: no gradient flows back along the shortcut: the residual connection exists to carry it, so "
              "the shortcut must not be detached (no .detach() on x or on its output).")
 
 
@@ -178,22 +156,20 @@ def test_shortcut_projection_added_before_relu(submission, case):
             fail(f"{call}: calling the block raised {describe_error(z['error'])}.")
         s = blocks.observed_shortcut(outs, ref["x"])
         if s is None:  # what forward adds cannot be seen (functional calls): the join is judged on Z alone
-            _join_without_the_shortcut(call, mode, z, outs.get("Z_grad_x"))
+            _join_without_the_shortcut(args, mode, z, outs.get("Z_grad_x"))
             continue
         form = joins(z, s)
         if form == "sum":
-            fail(f"{call}: the block must end with a ReLU applied after the addition ({mode} mode).")
+            fail(messages.join_problem(args, "no final relu", mode))
         if form is None:
             constant = isinstance(z, np.ndarray) and z.ndim == 4 and \
                 np.ptp(z.reshape(z.shape[0], z.shape[1], -1), axis=2).max() < 1e-6
             if constant:
-                fail(f"{call}: the shortcut's output is never added to the main path (out += self.shortcut(x)).")
+                fail(messages.join_problem(args, "never added"))
             if isinstance(z, np.ndarray) and z.shape == s.shape and joins(z - s, np.zeros_like(s)) is not None \
                     and (z - s).min() > -1e-6:
-                fail(f"{call}: the ReLU is applied before the addition; it belongs after it: "
-                     "out = relu(main(x) + shortcut(x)).")
-            fail(f"{call}: the output is not relu(main path + shortcut): add the shortcut to the main path's output, "
-                 f"then apply the final ReLU ({mode} mode).")
+                fail(messages.join_problem(args, "relu before add"))
+            fail(messages.join_problem(args, "other", mode))
         if mode == "train" and z.shape == ref["Y"].shape:  # (another shape: the shapes item's to charge; the
             # gradient was not taken)
             grad = outs.get("Z_grad_x")

@@ -114,6 +114,12 @@ CASES = [
               "resnet_model = torchvision.models.resnet18(weights=None)\nresnet_model.to(device)\n")),
          expect={"device_placement": 1.5},
          why="the model is moved before conv1 and fc are replaced, so with a GPU the new layers stay on the CPU"),
+    Case("bugs", "bug_setup_functional_typo_score_partial",
+         (Sub("setup", "import torch.nn.functional as F", "import torch.nn.Functional as F"),),
+         expect={"residual_block_shapes": 0, "shortcut_projection": 2, "resnet18_adaptation": 0, "device_placement": 0},
+         why="one typo in the setup's imports stops the setup cell there: torchvision, the data and device are "
+             "never defined, F neither, so every later cell fails; the shortcut's layers still check out, its join "
+             "(F.relu) does not. The feedback names that one line as the cause"),
     Case("bugs", "bug_device_hardcoded_cpu_score_partial",
          (Sub("setup", DEVICE, 'device = torch.device("cpu")'),),
          expect={"device_placement": 1.75},
