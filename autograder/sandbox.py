@@ -13,8 +13,9 @@ the sandbox-side modules and the data file; private size-limited tmpfs /tmp, hom
 Nothing of the course directory, the graders, the gradebook or other submissions is there. As
 root, each submission runs under its own unprivileged uid with no capabilities.
 
-Limits: address space, CPU time, processes, file size and open files by rlimit; memory and
-process count of the whole submission by cgroup where the machine allows making one; wall time
+Limits: address space, CPU time, processes, file size and open files by rlimit; memory, process
+count and CPU of the whole submission by cgroup (v1 or v2, as detected: ``cgroups.py``) where the
+machine allows making one; wall time
 per cell (in the runner) and per submission (here: the sandbox is killed); output volume (here:
 pipes are drained, what is over the cap is counted and dropped). When a run ends, its PID
 namespace goes, and with it every process the submission started, daemons included.
@@ -43,7 +44,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from autograder import standin
+from autograder import cgroups, standin
 from autograder.zygote import SETUP_ERROR, SETUP_FAILED, send_request
 
 SANDBOX_HOME = "/home/student"
@@ -72,6 +73,7 @@ class Limits:
     cell_seconds: float = 30.0
     address_space_bytes: int = 8 << 30
     memory_bytes: int = 4 << 30  # whole sandbox, where a memory cgroup can be made
+    cpus: float = 2.0  # CPU time per wall second of the whole sandbox (cgroup v2 cpu.max): its two worlds
     cpu_seconds: int = 300
     processes: int = 256  # threads count too
     file_bytes: int = 64 << 20
@@ -99,6 +101,7 @@ class RawRun:
     killed: str | None = None  # why the sandbox was killed, if it was
     key: str = ""  # hex; signs the evidence (HMAC-SHA256): only the sandbox's grader side holds it
     peak_memory: int | None = None  # bytes, from the memory cgroup where there is one
+    oom_kills: int | None = None  # processes the kernel's OOM killer ended at the memory cgroup's limit
     quiet: dict[str, float] = field(default_factory=dict)  # per world: seconds without evidence when it ended
 
     def __repr__(self) -> str:
@@ -314,72 +317,6 @@ def _python_argv(bundle: str, call: str) -> list[str]:
                                         f"{call.split('.')[0]}; {call}"]
 
 
-class _Cgroup:
-    """v1 memory + pids cgroups for one submission, where this machine lets us make them."""
-
-    def __init__(self, name: str, limits: Limits) -> None:
-        self.dirs: list[Path] = []
-        try:
-            lines = Path("/proc/self/cgroup").read_text().splitlines()
-        except OSError:
-            return
-        for line in lines:
-            _, controllers, path = line.split(":", 2)
-            # cpu: each submission is one group with an equal share, however many processes it starts
-            for controller, files in (("memory", {"memory.limit_in_bytes": limits.memory_bytes}),
-                                      ("pids", {"pids.max": limits.processes}), ("cpu", {})):
-                if controller not in controllers.split(","):
-                    continue
-                folder = Path("/sys/fs/cgroup") / controller / path.lstrip("/") / name
-                try:
-                    folder.mkdir(exist_ok=True)
-                    for fname, value in files.items():
-                        (folder / fname).write_text(str(value))
-                    self.dirs.append(folder)
-                except OSError:
-                    continue
-
-    @property
-    def procs_files(self) -> list[str]:
-        return [str(d / "cgroup.procs") for d in self.dirs]
-
-    def join(self) -> None:  # in a child, before it execs
-        for procs in self.procs_files:
-            try:
-                Path(procs).write_text(str(os.getpid()))
-            except OSError:
-                pass
-
-    def kill_all(self) -> None:
-        for folder in self.dirs:
-            try:
-                for pid in (folder / "cgroup.procs").read_text().split():
-                    os.kill(int(pid), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-
-    def peak_memory(self) -> int | None:
-        for folder in self.dirs:
-            if (folder / "memory.max_usage_in_bytes").exists():
-                return int((folder / "memory.max_usage_in_bytes").read_text())
-        return None
-
-    @property
-    def note(self) -> str:
-        return ("cgroups: " + ", ".join(d.parts[4] for d in self.dirs) if self.dirs
-                else "cgroup limits: not available here (rlimits only)")
-
-    def remove(self) -> None:
-        for folder in self.dirs:
-            for _ in range(100):
-                try:
-                    folder.rmdir()
-                    break
-                except OSError:
-                    self.kill_all()
-                    time.sleep(0.02)
-
-
 @lru_cache(maxsize=1)
 def check_available() -> str:
     """Run an empty sandbox once; say what is wrong and what to do when that fails."""
@@ -568,7 +505,8 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
                 pid_namespace=not unsafe)
     worlds = plan["worlds"]
     pipes = {name: os.pipe() for name in ["stdout", "stderr", *worlds]}
-    cgroup = _Cgroup(f"nb10-{uid}-{secrets.token_hex(3)}", limits)
+    cgroup = cgroups.for_submission(f"nb10-{uid}-{secrets.token_hex(3)}", limits.memory_bytes, limits.processes,
+                                    limits.cpus)
     notes.append(cgroup.note)
     if gpu_note():
         notes.append(gpu_note())
@@ -600,8 +538,11 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
         pool.release(zygote)
     for name in pipes:
         os.close(pipes[name][0])
-    peak = cgroup.peak_memory()
+    peak, oom_kills = cgroup.peak_memory(), cgroup.oom_kills()
     cgroup.remove()
+    if oom_kills:
+        notes.append(f"memory: the kernel's OOM killer ended {oom_kills} process(es) of the submission at its "
+                     f"{limits.memory_bytes / (1 << 30):g} GiB limit")
     # The warm sandbox could not be built: grade this one cold. Only before any evidence came: the
     # first frame is written before any notebook code runs, so a notebook that prints the setup
     # error and exits with its status is not believed (and is graded on what it did).
@@ -612,7 +553,7 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
         if n:
             notes.append(f"{n} bytes of raw {name} over the {limits.output_bytes} byte cap were dropped")
     return RawRun(streams, outs["stdout"], outs["stderr"], returncode, time.monotonic() - started, notes, killed,
-                  plan["key"], peak, quiet)
+                  plan["key"], peak, oom_kills, quiet)
 
 
 def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, notes) -> _Started:

@@ -11,8 +11,8 @@ would, then runs the submission:
 1. the child is forked into a new PID namespace, whose PID 1 it is (the zygote unshares the PID
    namespace for its next child only, and takes its own back after the fork): when it exits,
    every process the submission started dies with it;
-2. it joins the submission's memory and pids cgroups, makes itself a session leader, and
-   unshares mount, network, IPC and UTS namespaces;
+2. it joins the submission's cgroups (v1: memory, pids, cpu; v2: its one group), makes itself a
+   session leader, and unshares cgroup, mount, network, IPC and UTS namespaces;
 3. builds a new root on tmpfs from the layout (read-only binds of the system, the Python
    installation, the venv, the data file; fresh tmpfs /tmp, home and /dev/shm; minimal /dev;
    /proc of the new namespace), pivots into it and detaches the old root;
@@ -37,7 +37,7 @@ import sys
 
 from . import runner
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP = 0x00020000, 0x04000000, 0x08000000, 0x02000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
@@ -155,9 +155,13 @@ def _sandboxed_child(request: dict, fds: list[int], pid_namespace_error: OSError
         if pid_namespace_error is not None:
             raise pid_namespace_error
         os.setsid()
-        for procs in request["cgroups"]:
+        for procs in request["cgroups"]:  # v1: one per controller; v2: the submission's one group
             with open(procs, "w") as f:
                 f.write("0")  # this process
+        # its group is the root of what it can see of the cgroup tree, as bubblewrap's --unshare-cgroup-try
+        # does; kernels without cgroup namespaces (before 4.6) go on without
+        if _libc.unshare(CLONE_NEWCGROUP) != 0 and ctypes.get_errno() != 22:
+            _check(-1, "unshare cgroup namespace")
         _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
         _mount("tmpfs", SCRATCH, "tmpfs", 0, "size=1m,mode=755")  # in this mount namespace only
