@@ -21,6 +21,19 @@ examples:
   autograder solutions    # nbgrader generate_solution (executed) -> solutions/notebook10/
   autograder demo         # what `make demo` runs
   autograder audit        # how well the graders tell mistakes from correct answers (mutants vs an oracle)
+  autograder gradescope --out autograder.zip   # the zip to upload as a Gradescope autograder
+"""
+GRADESCOPE_EXAMPLES = """\
+examples:
+  autograder gradescope --out autograder.zip                   # make gradescope
+  autograder gradescope --out autograder.zip --hidden hidden   # hidden cases' details never shown to students
+  autograder gradescope --out autograder.zip --seed 7
+
+The zip holds setup.sh and run_autograder (Gradescope's specification), this package with its
+graders, the course's config, source and release, and the pinned requirements. Upload it as the
+assignment's autograder (Ubuntu 22.04 base). Each run grades the one .ipynb submitted and writes
+/autograder/results/results.json, saying in extra_data.isolation how the notebook was isolated.
+exit status: 0 when the zip was written; 2 when it could not be (the reason is printed).
 """
 AUDIT_EXAMPLES = """\
 examples:
@@ -216,6 +229,20 @@ def _autograde(args: argparse.Namespace) -> int:
     return 0
 
 
+def _gradescope(args: argparse.Namespace) -> int:
+    from autograder import gradescope
+    from autograder.course import Course, course_here
+
+    course = Course(args.course.resolve()) if args.course else course_here()
+    try:
+        out = gradescope.build(out=args.out, course=course, seed=args.seed, hidden=args.hidden)
+    except gradescope.BundleError as exc:
+        print(f"autograder gradescope: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.2f} MB): upload it as the Gradescope assignment's autograder")
+    return 0
+
+
 def _grade(args: argparse.Namespace) -> int:
     from autograder import engine, plan, results, sandbox
 
@@ -298,6 +325,15 @@ def main(argv: list[str] | None = None) -> int:
     from autograder import audit as audit_module
 
     audit_module.add_arguments(aud)
+    gs = sub.add_parser("gradescope", help="build the autograder zip to upload to Gradescope",
+                        epilog=GRADESCOPE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gs.add_argument("--out", type=Path, default=Path("autograder.zip"), metavar="ZIP",
+                    help="where to write the zip (default: autograder.zip)")
+    gs.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
+    gs.add_argument("--hidden", choices=["after_published", "hidden", "after_due_date", "visible"],
+                    default="after_published", help="when students see the hidden cases' results "
+                                                    "(Gradescope visibility; default after_published)")
+    _course_option(gs)
     args = parser.parse_args(argv)
 
     if args.command is None:
@@ -312,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "gradescope":
+            return _gradescope(args)
         if args.command == "release":
             from autograder.assignment import generate_release
 

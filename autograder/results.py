@@ -31,16 +31,20 @@ def setup_stopped_text(result: Result) -> str | None:
     return SETUP_STOPPED.format(label=label[:1].upper() + label[1:], what=what, where=where)
 
 
-def gradescope(result: Result) -> dict:
-    """Gradescope's autograder results format (top-level score/execution_time, tests[])."""
+def gradescope(result: Result, isolation: str | None = None) -> dict:
+    """Gradescope's autograder results format (top-level score/execution_time, tests[]).
+    `isolation`: how the submission was isolated, recorded in extra_data where the caller knows."""
     data = {
         "score": result.score,
         "max_score": result.max_score,
         "execution_time": round(result.execution_time, 3),
         "visibility": "visible",
         "output": summary_text(result),
+        "output_format": "text",  # the summary's columns are aligned with spaces
+        # the checks' messages put code in backticks
         "tests": [{"name": t.name, "score": round(t.score, 4), "max_score": round(t.max_score, 4),
-                   "output": t.output, "visibility": t.visibility} for t in result.tests],
+                   "status": "passed" if t.score >= t.max_score else "failed", "output": t.output,
+                   "output_format": "md", "visibility": t.visibility} for t in result.tests],
         "extra_data": {"seed": result.seed, "items": {k: {"score": s, "max_score": m}
                                                       for k, (s, m) in result.item_scores().items()},
                        "notes": result.notes, "needs_review": result.problem, "review_reasons": result.review,
@@ -49,6 +53,8 @@ def gradescope(result: Result) -> dict:
                        "submission_sha256": result.submission_sha256, "peak_memory_bytes": result.peak_memory,
                        "sandbox_seconds": result.sandbox_seconds},
     }
+    if isolation is not None:
+        data["extra_data"]["isolation"] = isolation
     return data
 
 
