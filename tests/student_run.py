@@ -94,8 +94,13 @@ class _Shell:
 
 
 def _child(path: str, workdir: str, send) -> None:
+    import shutil
+    import tempfile
+
     try:
-        send.send(run(path, workdir))
+        with tempfile.TemporaryDirectory() as scratch:  # what the notebook writes stays there
+            shutil.copytree(workdir, scratch, dirs_exist_ok=True)
+            send.send(run(path, scratch))
     except BaseException as exc:  # noqa: BLE001 (the notebook's process itself failed: say so)
         send.send({"<run>": (type(exc).__name__, str(exc))})
 

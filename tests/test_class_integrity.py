@@ -277,19 +277,22 @@ def test_reading_a_notebook_never_follows_a_link_nor_blocks(tmp_path):
 
 def test_exports_neutralise_cells_a_spreadsheet_would_run_as_a_formula():
     students = [report.StudentRecord("=1+2", {"a": 1.0}), report.StudentRecord("+cmd", {"a": 1.0}),
-                report.StudentRecord("-2+3", {"a": 1.0}, email="@SUM(A1)"),
-                report.StudentRecord("x", {"a": 1.0}, first_name="\t=1", last_name="\r=2", lms_user_id="=3"),
+                report.StudentRecord("-2+3", {"a": 1.0}), report.StudentRecord("x", {"a": 1.0}),
                 report.StudentRecord("plain", {"a": 0.5})]
     record = report.ClassRecord("notebook10", ["a"], {"a": 1.0}, students)
-    canvas = export.canvas_rows(record)
-    assert canvas[1][:4] == ["'=1+2", "", "", "'=1+2"]
-    assert canvas[2][3] == "'+cmd"
-    assert canvas[4][:4] == ["'\r=2, \t=1", "'=3", "", "x"]
-    assert canvas[5][:4] == ["plain", "", "", "plain"]
-    assert canvas[5][5:] == ["0.5", "0.5"]                    # numbers stay numbers
-    moodle = export.moodle_rows(record)
+    # what nbgrader's student table (or a roster) can say about them, written by the students' side
+    table = {"-2+3": export.Person("-2+3", email="@SUM(A1)"), "x": export.Person("x", name="\r=2, \t=1", canvas_id="=3")}
+    who = export.people(record, None, table)
+    canvas = export.canvas_rows(record, who, columns="both")
+    assert canvas[1][0] == export.CANVAS_POINTS_ROW
+    assert canvas[2][:4] == ["'=1+2", "", "", "'=1+2"]
+    assert canvas[3][3] == "'+cmd"
+    assert canvas[5][:4] == ["'\r=2, \t=1", "'=3", "", ""]
+    assert canvas[6][:4] == ["plain", "", "", "plain"]
+    assert canvas[6][5:] == ["0.5", "0.5"]                    # numbers stay numbers
+    moodle = export.moodle_rows(record, who)
     assert moodle[1][0] == "'=1+2" and moodle[3][:2] == ["'-2+3", "'@SUM(A1)"]
-    for row in canvas[1:] + moodle[1:]:
+    for row in canvas[2:] + moodle[1:]:
         for cell in row:
             assert not cell or cell[0] not in "=+-@\t\r", row
 
@@ -369,7 +372,7 @@ def test_the_exports_of_the_class_neutralise_the_formula_student(feedback, tmp_p
     course, _ = feedback
     export.main(assignment="notebook10", fmt="canvas", out=tmp_path / "canvas.csv", course=course)
     export.main(assignment="notebook10", fmt="moodle", out=tmp_path / "moodle.csv", course=course)
-    canvas = list(csv.reader((tmp_path / "canvas.csv").open(newline="")))
+    canvas = list(csv.reader((tmp_path / "canvas.csv").open(newline="")))[1:]  # (after the Points Possible row)
     moodle = list(csv.reader((tmp_path / "moodle.csv").open(newline="")))
     assert sorted(r[3] for r in canvas[1:]) == sorted(["'=1+2", *(s for s in HONEST if s != "=1+2")])
     row = next(r for r in canvas[1:] if r[3] == "'=1+2")

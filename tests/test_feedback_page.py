@@ -75,7 +75,8 @@ def test_the_feedback_page_shows_scores_messages_and_the_student_s_error_line(fe
 def test_a_cell_that_stopped_shows_the_student_s_own_line_and_exception(feedback, browser):
     page = browser.new_page()
     page.goto((feedback.feedback("cid") / "notebook10.html").as_uri())
-    assert page.get_by_text("[grader] this cell stopped with RuntimeError at line", exact=False).first.is_visible()
+    assert page.get_by_text("[grader] This cell stopped with RuntimeError", exact=False).first.is_visible()
+    assert page.get_by_text("It was raised at line", exact=False).first.is_visible()
     assert page.get_by_text("resnet_model.to(device)", exact=False).first.is_visible()
     page.close()
 

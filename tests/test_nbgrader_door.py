@@ -1,5 +1,6 @@
 """The nbgrader front door: real nbgrader, real gradebook; same scores as `autograder grade`."""
 
+import html
 import json
 import sys
 
@@ -94,12 +95,12 @@ def test_feedback_and_export_work_as_usual_and_show_no_grader_code(autograded_co
     # or the libraries' files
     assert "[grader] This cell stopped with RuntimeError: The size of tensor a (30)" in page
     assert "It was raised at line 34 of cell `residual_block`: out += self.shortcut(x)" in page
-    for internal in ("site-packages", ".venv", "/grader/", "nb10_sandbox", "Traceback (most recent call last)"):
+    for internal in ("/site-packages/", "/.venv/", "/grader/", "nb10_sandbox", "Traceback (most recent call last)"):
         assert internal not in page, internal
     # one typo in the setup's imports: the feedback names that line as the cause of what fails after it
-    fay = (autograded_course.feedback("fay") / "notebook10.html").read_text()
-    assert "Cell `setup` stopped with ModuleNotFoundError: No module named &#39;torch.nn.Functional&#39; at line" in fay \
-        and "fix it first" in fay, fay[:3000]
+    fay = html.unescape((autograded_course.feedback("fay") / "notebook10.html").read_text())
+    said = "Cell `setup` stopped with ModuleNotFoundError: No module named 'torch.nn.Functional' at line 14"
+    assert said in fay and "fix it first" in fay, [line for line in fay.splitlines() if "stopped" in line][:5]
     # the results.json beside each autograded notebook holds the review reasons: the instructor's only
     handed_back = sorted(p.name for p in (autograded_course.root / "feedback").rglob("*") if p.is_file())
     assert handed_back and not [name for name in handed_back if name.endswith(".results.json")], handed_back

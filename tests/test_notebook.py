@@ -29,7 +29,10 @@ SEED_SITES = [
     ("resnet18_adaptation", ("4",)),
     ("resnet18_adaptation", ("device",)),
 ]
-ALLOWED_IMPORTS = {"torch", "torchvision", "medmnist", "numpy", "matplotlib"}
+# the course's packages, and what the self-checks' helper cell uses besides: Python's own modules and
+# IPython (every Jupyter kernel has it)
+ALLOWED_IMPORTS = {"torch", "torchvision", "medmnist", "numpy", "matplotlib", "re", "sys", "traceback", "ast",
+                   "IPython"}
 PRINTED = [
     "Output shape (same dim): torch.Size([4, 64, 32, 32])",
     "Output shape (changed dim): torch.Size([4, 128, 16, 16])",

@@ -4,12 +4,14 @@ nothing to a correct notebook, and never crash.
 Every correct variant and every mistake of the catalogue runs as a student runs it (cells in order
 in one namespace, each in a fresh process forked from one that imported torch: tests/student_run.py,
 about two minutes): a self-check may only stop with an AssertionError whose message is one the
-grader gives the same notebook. A fixed subset that meets every message the self-check cells can
-give also runs in real Jupyter kernels (about three minutes); `make self-checks` runs the whole
-catalogue in real kernels.
+grader gives the same notebook. A fixed subset (one notebook per kind of verdict) also runs in real
+Jupyter kernels (about a minute and a half); `make self-checks` runs the whole catalogue in real
+kernels.
 """
 
 import os
+import shutil
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -22,42 +24,26 @@ from autograder.course import COURSE
 from tests import student_run
 from tests.conftest import CASES, EXPECTED
 
-# One notebook per message of the visible checks (shapes, stride, channels, the identity, x kept
-# where a projection is needed, kernel, stride, padding, bias, no BatchNorm, the join's three
-# messages, a main-path mistake the join must not be blamed for, ResNet's conv1/fc/batch, device),
-# and correct variants whose blocks are built another way.
+# In real Jupyter kernels: one notebook per kind of self-check verdict, as the fast path's witness
+# (a crash turned into the main-path hint, a demo shape, the shortcut's kernel and its eval-mode bias,
+# the join, the ResNet's fc, hard-coded "cpu" caught by rerunning the device lines, a batch left on the
+# CPU, a setup typo named through IPython's post_run_cell, the blank release's NameErrors, shell and
+# line magics), and correct variants whose blocks or fc are built another way.
 SUBSET = [
     "bugs/bug_no_padding_score_partial.ipynb",
-    "bugs/bug_conv1_ignores_stride_score_partial.ipynb",
-    "bugs/bug_demo_change_dim_wrong_out_channels_score_partial.ipynb",
     "bugs/bug_demo_change_dim_stride_one_score_partial.ipynb",
-    "bugs/bug_block_always_projects_score_partial.ipynb",
-    "bugs/bug_projection_only_when_stride_changes_score_partial.ipynb",
     "bugs/bug_shortcut_conv_3x3_score_partial.ipynb",
-    "bugs/bug_shortcut_conv_stride_1_score_partial.ipynb",
-    "bugs/bug_shortcut_projection_padding_one_score_partial.ipynb",
     "bugs/bug_projection_conv_with_bias_score_partial.ipynb",
-    "bugs/bug_projection_without_batchnorm_score_partial.ipynb",
-    "bugs/bug_projection_batchnorm_built_not_applied_score_partial.ipynb",
-    "bugs/bug_no_final_relu_score_partial.ipynb",
-    "bugs/bug_no_residual_add_score_partial.ipynb",
     "bugs/bug_relu_before_add_score_partial.ipynb",
-    "bugs/bug_forward_leaky_relu_score_partial.ipynb",
-    "bugs/bug_conv1_three_channels_score_partial.ipynb",
     "bugs/bug_fc_not_replaced_score_partial.ipynb",
-    "bugs/bug_fc_one_output_score_partial.ipynb",
-    "bugs/bug_batch_size_eight_score_partial.ipynb",
     "bugs/bug_device_hardcoded_cpu_score_partial.ipynb",
     "bugs/bug_batch_not_moved_to_device_score_partial.ipynb",
+    "bugs/bug_setup_functional_typo_score_partial.ipynb",
+    "bugs/bug_blank_release_as_received_score_zero.ipynb",
     "correct/correct_solution_as_released_success_score_full.ipynb",
-    "correct/correct_projection_as_two_attributes_success_score_full.ipynb",
-    "correct/correct_unused_pool_attribute_success_score_full.ipynb",
     "correct/correct_main_path_as_one_sequential_success_score_full.ipynb",
-    "correct/correct_input_cloned_projection_bn_made_first_success_score_full.ipynb",
-    "correct/correct_forward_returns_relu_of_sum_success_score_full.ipynb",
-    # found by `make self-checks`: a shortcut layer that raises, an fc wrapped in a Sequential
-    "bugs/bug_projection_bn_on_in_channels_score_partial.ipynb",
     "correct/correct_fc_as_sequential_of_one_linear_success_score_full.ipynb",
+    "correct/correct_pip_install_left_in_setup_success_score_full.ipynb",
 ]
 EVERY = [name for name in EXPECTED if name.startswith(("bugs/", "correct/"))]
 NOTEBOOKS = EVERY if os.environ.get("NB10_ALL_SELF_CHECKS") else SUBSET
@@ -66,10 +52,12 @@ NOTEBOOKS = EVERY if os.environ.get("NB10_ALL_SELF_CHECKS") else SUBSET
 def visible_check_messages(path: Path) -> list[str]:
     """Run the notebook as a student would; the assertion messages of its self-check cells."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=120,
-                            resources={"metadata": {"path": str(COURSE.release())}})
-    client.km = client.create_kernel_manager()
-    client.execute(env=tool_env())
+    with tempfile.TemporaryDirectory() as scratch:  # what the notebook writes stays there
+        shutil.copytree(COURSE.release(), scratch, dirs_exist_ok=True)
+        client = NotebookClient(nb, kernel_name="python3", allow_errors=True, timeout=120,
+                                resources={"metadata": {"path": scratch}})
+        client.km = client.create_kernel_manager()
+        client.execute(env=tool_env())
     return [(o.ename, o.evalue) for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")
             for o in c.outputs if o.output_type == "error"]
 
