@@ -2,13 +2,14 @@
 
 The source notebook's helper cell imports them:
 
-    from autograder.graders.messages import *
     from autograder.selfcheck import *
 
 Registered in ``nbgrader_config.py`` first in ``GenerateAssignment.preprocessors`` and
-``GenerateSolution.preprocessors``, this replaces each such line with the module's own source
-(its docstring and its imports of this package left out), so that the release runs anywhere (Colab
-included) without this package, and a self-check words each mistake with the graders' own code.
+``GenerateSolution.preprocessors``, this replaces that line with the source of
+autograder/graders/messages.py and autograder/selfcheck.py (docstrings and imports of this package
+left out), inside one function whose locals they become; the cell then binds only the self-checks'
+entry points. So the release runs anywhere (Colab included) without this package, a self-check
+words each mistake with the graders' own code, and a student's own names cannot change it.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 PACKAGE = Path(__file__).parent
-MODULES = {"autograder.graders.messages": PACKAGE / "graders" / "messages.py",
-           "autograder.selfcheck": PACKAGE / "selfcheck.py"}
-IMPORT_LINE = re.compile(r"^from (autograder(?:\.graders)?\.\w+) import \*.*$", re.MULTILINE)
+MODULES = (PACKAGE / "graders" / "messages.py", PACKAGE / "selfcheck.py")  # in this order
+IMPORT_LINE = re.compile(r"^from autograder\.selfcheck import \*.*$", re.MULTILINE)
+WRAPPER = "_self_check_helpers"
 
 
 def module_body(path: Path) -> str:
@@ -45,14 +46,20 @@ def module_body(path: Path) -> str:
     return re.sub(r"\n{3,}", "\n\n\n", "\n".join(kept)).strip("\n")
 
 
+def helpers_source() -> str:
+    """The two modules as one function's body, and the line that binds its entry points."""
+    from autograder.selfcheck import ENTRY_POINTS
+
+    body = "\n\n".join(module_body(path) for path in MODULES)
+    indented = "\n".join(("    " + line) if line.strip() else "" for line in body.splitlines())
+    names = ", ".join(ENTRY_POINTS)
+    return (f"# ---- the grader's own code: autograder/graders/messages.py and autograder/selfcheck.py ----\n"
+            f"def {WRAPPER}():\n{indented}\n    return {names}\n\n\n{names} = {WRAPPER}()\n")
+
+
 def inline(source: str) -> str:
-    """A cell's source with each `from <helper module> import *` replaced by that module's code."""
-    def replace(match: re.Match) -> str:
-        path = MODULES.get(match.group(1))
-        if path is None:
-            return match.group(0)
-        return f"# ---- {match.group(1)} (the grader's own code) ----\n{module_body(path)}\n"
-    return IMPORT_LINE.sub(replace, source)
+    """A cell's source with `from autograder.selfcheck import *` replaced by the helpers' code."""
+    return IMPORT_LINE.sub(lambda match: helpers_source(), source)
 
 
 class InlineSelfChecks(Preprocessor):

@@ -100,8 +100,12 @@ class SandboxAutograde(NbGraderPreprocessor):
             where = (f"\n  It was raised at line {error['line']} of {own_cell(nb, error, index)}: {error['code']}"
                      if error.get("code") else "")
             text += f"[grader] This cell stopped with {what}{where}\n"
+        text = INSTALL_PATH.sub("", text)  # a library's warning names its file, not where it is installed
         return [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
 
+
+# Where Python packages are installed on the grading machine (a warning's file name starts so)
+INSTALL_PATH = re.compile(r"(?:/[^\s:'\"/]+)*/(?:site-packages|dist-packages)/")
 
 # IPython's report of the grader's interrupt, at the end of a stopped cell's output
 _TRACEBACK = "Traceback (most recent call last):\n"

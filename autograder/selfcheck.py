@@ -1,7 +1,9 @@
 """The visible self-checks' machinery: notebook side, next to the student's code.
 
 `autograder release` copies this module's source, after autograder/graders/messages.py's, into the
-release's helper cell (autograder/inlineselfchecks.py); the source notebook imports both instead.
+release's helper cell, inside one function whose locals they become (autograder/inlineselfchecks.py):
+the cell defines only ENTRY_POINTS, so a student's own `describe_layer` or `build` cannot change
+what the checks do. The source notebook imports this module instead.
 Each check returns the grader's message for the mistake it finds, or None. A check never lets the
 student's exception escape: where the student's code raises, it says what the grader says for the
 same notebook (the layer the grader blames, or the exception with its line of the student's cell).
@@ -18,9 +20,12 @@ from autograder.graders.messages import (DEMO_OUTPUTS, DEVICE_FIXES, DEVICE_WORD
                                          block_call, block_case_problem, demo_output_problem,
                                          device_choice_problem, identity_problem, join_problem,
                                          main_path_layers_problem, main_path_problem_text, name_missing,
-                                         not_defined, placement_problem, projection_case_problem, projection_problem,
-                                         raised, resnet_batch_problem, resnet_conv1_problem, resnet_fc_problem,
-                                         shape_problem, world_words)
+                                         not_a_tensor, not_defined, placement_problem, projection_case_problem,
+                                         projection_problem, raised, resnet_batch_problem, resnet_conv1_problem,
+                                         resnet_fc_problem, shape_problem, world_words)
+
+# What the notebook's self-check cells call (the release's helper cell defines only these names).
+ENTRY_POINTS = ("shapes_problem", "shortcut_problem", "resnet_problem", "device_problem")
 
 
 def describe_layer(module):
@@ -85,16 +90,18 @@ def block_shape_problem(cls, args, input_shape):
             y = block(torch.randn(*input_shape))
     except Exception as exc:
         return main_path_hint(cls) or raised(f"{block_call(args)} on a {tuple(input_shape)} batch", error_text(exc))
-    got = list(y.shape) if isinstance(y, torch.Tensor) else None
+    if not isinstance(y, torch.Tensor):
+        return not_a_tensor(f"{block_call(args)} on a {tuple(input_shape)} batch", type(y).__name__)
+    got = list(y.shape)
     problem = shape_problem(args, list(input_shape), got)
     if problem:
-        return main_path_hint(cls) if got is not None and len(got) == 4 and got[:2] == [input_shape[0], args[1]] \
+        return main_path_hint(cls) if len(got) == 4 and got[:2] == [input_shape[0], args[1]] \
             and main_path_hint(cls) else block_case_problem(args, input_shape, problem)
     return None
 
 
 # The cell that makes each name the checks read (as the grader labels cells).
-MADE_IN = {"device": "setup", "output_tensor_1": "residual_block_demo", "output_tensor_2": "residual_block_demo",
+MADE_IN = {"ResidualBlock": "residual_block", "device": "setup", "output_tensor_1": "residual_block_demo", "output_tensor_2": "residual_block_demo",
            "resnet_model": "resnet18_adaptation", "images": "resnet18_adaptation", "output": "resnet18_adaptation"}
 
 
@@ -106,7 +113,7 @@ CELL_SOURCES = {}
 
 def note_cell(result):
     key = getattr(result.info, "cell_id", None) or result.info.raw_cell
-    exc = result.error_in_exec
+    exc = result.error_in_exec or getattr(result, "error_before_exec", None)  # (a SyntaxError: before)
     if isinstance(exc, AssertionError) and "assert _problem is None" in result.info.raw_cell:
         exc = None  # a self-check's own verdict
     CELL_ERRORS.pop(key, None)  # the latest run counts, in the order of the latest runs
@@ -114,20 +121,24 @@ def note_cell(result):
 
 
 def watch_cells():
-    """Listen to IPython's post_run_cell (once); outside IPython nothing is recorded."""
+    """Listen to IPython's post_run_cell (once: running this cell again replaces the listener);
+    outside IPython nothing is recorded."""
     try:
         from IPython import get_ipython
     except ImportError:
         return
     shell = get_ipython()
-    if shell is not None and not any(getattr(f, "__name__", "") == "note_cell"
-                                     for f in shell.events.callbacks.get("post_run_cell", [])):
-        shell.events.register("post_run_cell", note_cell)
+    if shell is None:
+        return
+    for listener in list(shell.events.callbacks.get("post_run_cell", [])):
+        if getattr(listener, "__name__", "") == "note_cell":
+            shell.events.unregister("post_run_cell", listener)
+    shell.events.register("post_run_cell", note_cell)
 
 
 def assigns(source, name):
-    return any(line.lstrip().startswith(name) and line.lstrip()[len(name):].lstrip()[:1] in ("=", ",")
-               for line in source.splitlines())
+    return any((line.lstrip().startswith(name) and line.lstrip()[len(name):].lstrip()[:1] in ("=", ","))
+               or line.lstrip().startswith((f"class {name}(", f"class {name}:")) for line in source.splitlines())
 
 
 def earlier_failure(name):
@@ -145,7 +156,11 @@ def earlier_failure(name):
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if "site-packages" not in f.filename and not f.filename.startswith((sys.prefix, sys.base_prefix))]
     line = f" at line {frames[-1].lineno}: `{frames[-1].line.strip()}`" if frames and frames[-1].line else ""
-    message = f" ({str(exc)[:160]})" if str(exc) else ""
+    text = str(exc)
+    if isinstance(exc, SyntaxError):  # as the grader reports it: the compiler's line, its message alone
+        line = f" at line {exc.lineno}: `{exc.text.strip()}`" if exc.lineno and exc.text else ""
+        text = str(exc.msg)
+    message = f" ({text[:160]})" if text else ""
     return f"cell `{label}` stopped with {type(exc).__name__}{line}{message}"
 
 
@@ -154,6 +169,40 @@ def missing(name):
     stopped the cell that makes it (the device self-check says what to fix)."""
     why = earlier_failure(name)
     return not_defined(name, why) if why else None
+
+
+def block_class(env):
+    """The notebook's ResidualBlock, or the grader's words for why there is none."""
+    cls = env.get("ResidualBlock")
+    if cls is None:
+        why = earlier_failure("ResidualBlock")
+        return None, name_missing("ResidualBlock is not defined", why or "the cell that makes it did not run")
+    return cls, None
+
+
+def quietly(check):
+    """A self-check that cannot tell (these helpers met something they were not written for, such as
+    a layer whose parameters do not exist yet) says nothing rather than crash: the grader judges."""
+    def checked(*args):
+        try:
+            return check(*args)
+        except Exception:
+            return None
+    checked.__name__ = check.__name__
+    return checked
+
+
+@quietly
+def shapes_problem(env):
+    """The shapes item's visible checks: the seed's two cases, then the demo's outputs."""
+    cls, problem = block_class(env)
+    if problem:
+        return problem
+    for args in [(64, 64, 1), (64, 128, 2)]:
+        problem = block_shape_problem(cls, args, (4, 64, 32, 32))
+        if problem:
+            return problem
+    return demo_problem(env)
 
 
 def demo_problem(env):
@@ -329,8 +378,12 @@ def join_check(cls):
     return None
 
 
-def shortcut_problem(cls):
+@quietly
+def shortcut_problem(env):
     """The shortcut item's visible checks: the grader's message for the first mistake, or None."""
+    cls, problem = block_class(env)
+    if problem:
+        return problem
     block, problem = build(cls, (8, 16, 2))
     if problem:
         return problem
@@ -343,10 +396,13 @@ def shortcut_problem(cls):
 
 # ---- the ResNet ----------------------------------------------------------------------------------
 
+@quietly
 def resnet_problem(env):
     """The ResNet item's visible checks: the grader's message, or None."""
     model = env.get("resnet_model")
-    if not isinstance(model, nn.Module):
+    if model is not None and not isinstance(model, nn.Module):
+        return raised("Inspecting resnet_model", "TypeError: resnet_model is not an nn.Module")
+    if model is None:
         why = earlier_failure("resnet_model")
         return name_missing("resnet_model is not defined", why) if why else None
     conv1, fc = getattr(model, "conv1", None), getattr(model, "fc", None)
@@ -375,7 +431,7 @@ def device_if_cuda_were(available, env, history):
     None when that cannot be told (no such statement, or it raised)."""
     import ast
 
-    for source in reversed(history):
+    for source in history:  # the first cell that sets device: the setup (a later line may copy the model's)
         try:
             tree = ast.parse(source)
         except SyntaxError:
@@ -398,6 +454,7 @@ def device_if_cuda_were(available, env, history):
     return None
 
 
+@quietly
 def device_problem(env, history):
     """The device item's visible checks: the grader's message, or None."""
     gpu = torch.cuda.is_available()

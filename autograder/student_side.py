@@ -96,6 +96,10 @@ def error_facts(exc: BaseException) -> dict:
     """Exception type, message, and the last line of the notebook's own code it passed through."""
     cells = CELLS
     facts = {"type": type(exc).__name__, "message": str(exc)[:500], "cell": None, "line": None, "code": None}
+    if isinstance(exc, SyntaxError):  # raised by the compiler: its line is in the exception, not a frame
+        text = exc.text if isinstance(exc.text, str) else None
+        facts.update(message=str(exc.msg)[:500], line=exc.lineno if isinstance(exc.lineno, int) else None,
+                     code=text.strip() if text else None)
     tb = exc.__traceback__
     while tb is not None:
         match = _CELL_FILE.fullmatch(tb.tb_frame.f_code.co_filename)

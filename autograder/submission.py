@@ -62,7 +62,7 @@ def _checked(world: World, plan: dict) -> World:
 
 
 # PyTorch's words for the stand-in of a GPU (the "meta" device) in the run where CUDA is simulated
-META_WORDS = re.compile(r"\b(meta|Meta|META)\b")
+META_WORDS = re.compile(r"(?<![A-Za-z])(meta|Meta|META)(?![A-Za-z])")  # in register_meta too
 
 
 def _gpu_word(match: re.Match) -> str:

@@ -125,3 +125,12 @@ def test_a_submission_marked_for_review_is_flagged_in_the_gradebook_with_the_rea
     nb = nbformat.read(autograded_course.autograded("dan") / NOTEBOOK, as_version=4)
     shown = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
     assert STUDENT_REVIEW_NOTE in shown and "frame" not in shown.split(STUDENT_REVIEW_NOTE)[1][:200]
+
+
+def test_a_library_warning_in_the_feedback_names_its_file_not_where_it_is_installed():
+    from autograder.sandboxautograde import INSTALL_PATH
+
+    warning = ("/work/main/.venv/lib/python3.11/site-packages/torch/utils/data/dataloader.py:759: UserWarning: "
+               "pin_memory_device is deprecated\n  warnings.warn(\n")
+    assert INSTALL_PATH.sub("", warning).startswith("torch/utils/data/dataloader.py:759: UserWarning")
+    assert INSTALL_PATH.sub("", "/usr/lib/python3/dist-packages/numpy/x.py:1: W") == "numpy/x.py:1: W"

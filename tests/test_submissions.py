@@ -92,5 +92,5 @@ def test_no_message_names_the_meta_device_that_stands_in_for_a_gpu(graded):
     """The run with CUDA simulated puts the notebook's GPU on PyTorch's meta device; a student wrote
     cuda, and reads cuda (bugs/bug_batch_sent_to_cuda_literal: "Tensor on device meta ...")."""
     said = [(name, t.output) for name, result in graded.items() if not name.startswith("hostile/")
-            for t in result.tests if re.search(r"\bmeta\b", t.output or "", re.IGNORECASE)]
+            for t in result.tests if re.search(r"(?<![a-z])meta(?![a-z])", t.output or "", re.IGNORECASE)]
     assert said == [], said[:3]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from autograder.graders import fail
-from autograder.graders.messages import DEVICE_WORDS, conv_text, name_missing  # noqa: F401 (the graders import it from here)
+from autograder.graders.messages import DEVICE_WORDS, conv_text, name_missing, not_a_tensor  # noqa: F401 (the graders import it from here)
 from autograder.submission import Submission
 
 
@@ -51,6 +51,13 @@ def probe(sub: Submission, probe_id: str, world: str = "real") -> dict:
 OWN_NAME_ERROR = re.compile(r"(ResidualBlock|resnet_model) is not defined")
 
 
+def _not_a_tensor(error: dict, what: str) -> None:
+    """The probe's NotATensor is the grader's name for "forward returned something else": in words."""
+    if error.get("type") == "NotATensor":
+        found = re.fullmatch(r"returned (\w+), not a tensor", str(error.get("message", "")))
+        fail(not_a_tensor(what, found.group(1) if found else "something else"))
+
+
 def result_or_error(sub: Submission, result: dict, what: str, hidden: bool = False) -> dict:
     if "error" in result:
         error = result["error"]
@@ -61,12 +68,14 @@ def result_or_error(sub: Submission, result: dict, what: str, hidden: bool = Fal
             earlier = sub.first_failure_before(result["id"], result.get("world", "real"),
                                                missing.group(1) if missing else None)
             fail(name_missing(error.get("message", "a name is not defined"), earlier))
+        _not_a_tensor(error, what)
         fail(f"{what} raised {describe_error(error, hidden)}.")
     return result
 
 
 def array(value: Any, what: str, hidden: bool = False) -> np.ndarray:
     if isinstance(value, dict) and "error" in value:
+        _not_a_tensor(value["error"], what)
         fail(f"{what} raised {describe_error(value['error'], hidden)}.")
     if not isinstance(value, np.ndarray):
         fail(f"{what} did not return a tensor.")

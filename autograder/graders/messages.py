@@ -270,6 +270,11 @@ DEVICE_FIXES = {"the model": "call resnet_model.to(device)", "the batch of image
                 "the output": "compute it with the model and batch on device"}
 
 
+def not_a_tensor(what, type_name):
+    """The student's code returned something that is not a tensor where a tensor is due."""
+    return f"{what} returned {type_name}, not a tensor."
+
+
 def raised(what, error_text):
     """A check could not look because the student's code raised (error_text: the type and message)."""
     return f"{what} raised {error_text}."

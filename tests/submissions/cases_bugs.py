@@ -130,4 +130,20 @@ CASES = [
          why="device hard-coded to the GPU: on this GPU-less machine every .to(device) raises, so the demo "
              "outputs, the batch and the model's output are never made here; charged in the device item only (the "
              "four checks on this machine): the shapes and the ResNet numbers are read in the world with a GPU"),
+    # found by the red team of the self-checks (issue 12)
+    Case("bugs", "bug_residual_block_syntax_error_score_partial",
+         (Sub("residual_block", "kernel_size=3, stride=stride, padding=1, bias=False)",
+              "kernel_size=3 stride=stride, padding=1, bias=False)"),),
+         expect={"residual_block_shapes": 0, "shortcut_projection": 0},
+         why="a missing comma: the exercise cell is a SyntaxError, so ResidualBlock is never defined"),
+    Case("bugs", "bug_forward_returns_none_score_partial",
+         (Sub("residual_block", "        out = F.relu(out)\n        return out", "        out = F.relu(out)"),),
+         expect={"residual_block_shapes": 0, "shortcut_projection": 2},
+         why="forward never returns its output: the shortcut's layers, seen as forward calls them, are right; "
+             "its join cannot be seen"),
+    Case("bugs", "bug_resnet_model_made_a_tuple_score_partial",
+         (Sub("resnet18_adaptation", "resnet_model.to(device)\n", "resnet_model = resnet_model.to(device),\n"),),
+         expect={"resnet18_adaptation": 0, "device_placement": 1},
+         why="a trailing comma makes resnet_model a tuple: no model to inspect or place, the batch is placed"),
+
 ]

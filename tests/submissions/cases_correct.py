@@ -138,4 +138,18 @@ CASES = [
                       "plt.colorbar()\n"
                       "plt.show()")),
          why="extra cells that plot the batch and a feature map (the sort that fails only on a simulated GPU)"),
+    # found by the red team of the self-checks (issue 12): each made a visible self-check crash or fail
+    Case("correct", "correct_lazy_conv1_success_score_full",
+         (Sub("residual_block", "self.conv1 = nn.Conv2d(in_channels, out_channels,\n"
+              "                               kernel_size=3, stride=stride, padding=1, bias=False)",
+              "self.conv1 = nn.LazyConv2d(out_channels, kernel_size=3, stride=stride, padding=1, bias=False)"),),
+         why="conv1 as a LazyConv2d: its weights exist only after the first forward"),
+    Case("correct", "correct_own_function_named_like_a_helper_success_score_full",
+         (InsertAfter("residual_block", "def describe_layer(m):\n    print(m)\n"),),
+         why="a cell of the student's own defines a function with the name of one of the self-checks' helpers"),
+    Case("correct", "correct_device_read_back_from_the_model_success_score_full",
+         (Sub("resnet18_adaptation", 'print(f"Output shape: {output.shape}")',
+              'print(f"Output shape: {output.shape}")\ndevice = next(resnet_model.parameters()).device'),),
+         why="device set again from the model's parameters after the setup chose it"),
+
 ]
