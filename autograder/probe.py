@@ -595,6 +595,8 @@ _device_index = torch.device.index.__get__
 
 def _device_kind(value):
     """(type, index) of a torch.device or a device string; (None, None) otherwise."""
+    if type(value) is int and value >= 0:
+        value = _Device("cuda", value)  # .to(0) is .to("cuda:0")
     if type(value) is str:
         try:
             value = _Device(value)

@@ -563,9 +563,15 @@ def _make_cuda_to_meta():
             verify_batch_size(x.size())  # "Expected more than 1 value per channel when training", as the real one
         return torch.empty_like(x)
 
+    def swap_number(value):
+        """An int where a device goes is a GPU's number: .to(0) is .to("cuda:0")."""
+        return swap(torch.device("cuda", value)) if type(value) is int and value >= 0 else value
+
     class CudaToMeta(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
-            kwargs = {k: swap(v) for k, v in (kwargs or {}).items()}
+            kwargs = {k: (swap_number(v) if k == "device" else swap(v)) for k, v in (kwargs or {}).items()}
+            if func is torch.Tensor.to and len(args) > 1:
+                args = (args[0], swap_number(args[1])) + tuple(args[2:])
             if func is torch.Tensor.cuda:
                 if args[1:] and args[1] not in (None, 0) and not isinstance(args[1], (str, torch.device)):
                     raise RuntimeError("CUDA error: invalid device ordinal")

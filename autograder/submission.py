@@ -93,6 +93,34 @@ def _in_gpu_words(world: World) -> World:
     return world
 
 
+# What the meta device cannot do because it holds no data, where a real GPU can: read a number out
+# (.item(), float(), an if on a tensor), copy to the CPU, or an operation whose output size depends
+# on the data (a boolean mask, nonzero, unique). Not .numpy(), which fails on a real GPU too.
+META_LIMITS = re.compile(r"cannot be called on meta tensors|Cannot copy out of meta tensor|register_meta function for|"
+                         r"attempted to run this operator with Meta tensors|a meta tensor without output_size|"
+                         r"from the 'Meta' backend|unsupported format string passed to Tensor\.__format__")
+SIMULATION_LIMIT = ("a real GPU runs this line, but the grader's simulated GPU holds no data to run it with; "
+                    "what this cell makes after it was judged from your code")
+
+
+def _mark_simulation_limits(worlds: dict[str, World]) -> None:
+    """A cell that stopped in the run with a simulated GPU only because the simulation holds no data
+    (it ran through on this machine) is not a device mistake: mark its error so, in true words."""
+    real = worlds.get("real")
+    for world in worlds.values():
+        for cell in world.cells.values():  # the mark is the grader's alone: never one the sandbox sent
+            if isinstance(cell, dict) and isinstance(cell.get("error"), dict):
+                cell["error"].pop("simulation_limit", None)
+        if world.mode != "cuda-simulated" or real is None:
+            continue
+        for index, cell in world.cells.items():
+            error = cell.get("error") if isinstance(cell, dict) else None
+            if isinstance(error, dict) and isinstance(error.get("message"), str) and \
+                    META_LIMITS.search(error["message"]) and (real.cells.get(index) or {}).get("status") == "ok":
+                error["simulation_limit"] = True
+                error["message"] = SIMULATION_LIMIT
+
+
 @dataclass(repr=False)  # short: pytest shows the graders' arguments when a check fails
 class Submission:
     key: str
@@ -110,8 +138,9 @@ class Submission:
     def from_run(cls, key: str, plan: dict, raw: RawRun) -> "Submission":
         from autograder.scan import scan
 
-        worlds = {w: _in_gpu_words(_checked(parse(raw.streams.get(w, b""), plan["key"], w), plan))
-                  for w in plan["worlds"]}
+        worlds = {w: _checked(parse(raw.streams.get(w, b""), plan["key"], w), plan) for w in plan["worlds"]}
+        _mark_simulation_limits(worlds)
+        worlds = {w: _in_gpu_words(world) for w, world in worlds.items()}
         return cls(key, plan["seed"], plan, worlds, raw, scan=scan(plan))
 
     def review_reasons(self) -> list[str]:

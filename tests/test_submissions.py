@@ -94,3 +94,28 @@ def test_no_message_names_the_meta_device_that_stands_in_for_a_gpu(graded):
     said = [(name, t.output) for name, result in graded.items() if not name.startswith("hostile/")
             for t in result.tests if re.search(r"(?<![a-z])meta(?![a-z])", t.output or "", re.IGNORECASE)]
     assert said == [], said[:3]
+
+
+def test_only_the_grader_marks_a_stop_as_the_simulated_gpus_limit():
+    """A cell stopped in the simulated-GPU run by what a data-less tensor cannot do (.item()) is marked,
+    in true words, when the same cell ran through on this machine; a mark the sandbox sent is dropped,
+    and a stop the real run shares (or .numpy(), which a real GPU refuses too) is not marked."""
+    from autograder.evidence import World
+    from autograder.graders.checks import device_related
+    from autograder.submission import _mark_simulation_limits
+
+    def error(message, **extra):
+        return {"status": "error", "error": {"type": "RuntimeError", "message": message, **extra}}
+
+    item = "Tensor.item() cannot be called on meta tensors"
+    numpy = "can't convert meta device type tensor to numpy. Use Tensor.cpu() to copy the tensor to host memory first."
+    real = World("real", "cpu", False, cells={3: {"status": "ok"}, 4: {"status": "ok"}, 5: error(item),
+                                              6: {"status": "ok"}})
+    simulated = World("counterfactual", "cuda-simulated", True, cells={
+        3: error(item), 4: error(numpy), 5: error(item), 6: error("Expected all tensors to be on the same device",
+                                                                  simulation_limit=True)})
+    _mark_simulation_limits({"real": real, "counterfactual": simulated})
+    marked = {i: bool(c["error"].get("simulation_limit")) for i, c in simulated.cells.items()}
+    assert marked == {3: True, 4: False, 5: False, 6: False}
+    assert "meta" not in simulated.cells[3]["error"]["message"] and not device_related(simulated.cells[3]["error"])
+    assert device_related(simulated.cells[4]["error"]) and device_related(simulated.cells[6]["error"])

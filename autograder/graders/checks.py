@@ -118,6 +118,8 @@ def live(result: dict) -> str | None:
 
 
 def device_related(error: dict | None) -> bool:
+    if error and error.get("simulation_limit"):
+        return False  # the simulated GPU holds no data (submission.META_LIMITS): not a device mistake
     return bool(error) and bool(DEVICE_WORDS.search(f"{error.get('type', '')}: {error.get('message', '')}"))
 
 

@@ -120,6 +120,16 @@ CASES = [
          why="one typo in the setup's imports stops the setup cell there: torchvision, the data and device are "
              "never defined, F neither, so every later cell fails; the shortcut's layers still check out, its join "
              "(F.relu) does not. The feedback names that one line as the cause"),
+    Case("bugs", "bug_numpy_of_batch_on_device_score_partial",
+         (Sub("resnet18_adaptation", "images = images.to(device)\n",
+              "images = images.to(device)\nprint(\"Mean pixel:\", images.numpy().mean())\n"),),
+         expect={"device_placement": 1.75},
+         why=".numpy() on the batch once it is on device: a GPU tensor must come back with .cpu() first, so with a "
+             "GPU the cell stops before the output (unlike .item(), which a GPU answers)"),
+    Case("bugs", "bug_device_second_gpu_number_score_partial",
+         (Sub("setup", DEVICE, 'device = 1 if torch.cuda.is_available() else "cpu"'),),
+         expect={"device_placement": 1.0},
+         why="device as the number of a second GPU, which a one-GPU machine does not have"),
     Case("bugs", "bug_device_hardcoded_cpu_score_partial",
          (Sub("setup", DEVICE, 'device = torch.device("cpu")'),),
          expect={"device_placement": 1.75},

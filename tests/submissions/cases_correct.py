@@ -152,4 +152,18 @@ CASES = [
               'print(f"Output shape: {output.shape}")\ndevice = next(resnet_model.parameters()).device'),),
          why="device set again from the model's parameters after the setup chose it"),
 
+    Case("correct", "correct_item_read_before_output_success_score_full",
+         (Sub("resnet18_adaptation", "images = images.to(device)\n",
+              "images = images.to(device)\n"
+              "print(f\"Pixel range: {images.min().item():.2f} to {images.max().item():.2f}\")\n"),),
+         why="reads a number out of the batch on device before the forward (.item() works on a GPU; the "
+             "simulated GPU holds no data)"),
+    Case("correct", "correct_boolean_mask_before_output_success_score_full",
+         (Sub("resnet18_adaptation", "images = images.to(device)\n",
+              "images = images.to(device)\nprint(\"Bright pixels:\", images[images > 0.9].numel())\n"),),
+         why="a boolean mask on the batch on device before the forward (its size depends on the data)"),
+    Case("correct", "correct_device_as_an_integer_success_score_full",
+         (Sub("setup", 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")',
+              'device = 0 if torch.cuda.is_available() else "cpu"'),),
+         why="device given as the GPU's number, which .to() reads as cuda:0"),
 ]
