@@ -42,9 +42,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import engine, results, sandbox
+from autograder import engine, gradingconfig, results, sandbox
 from autograder.course import COURSE, NOTEBOOK, Course
-from autograder.plan import DEFAULT_SEED
 from autograder.progress import Progress
 from autograder.sandboxautograde import (MAX_FILE_BYTES, Refused, SandboxAutograde, display_name, file_kind,
                                          file_problem, guard_nbgrader, read_regular, student_id_problem)
@@ -181,7 +180,7 @@ def _load_config(course: Course, db_url: str | None):
     coursedir.root = str(course.root)
     if db_url:
         coursedir.db_url = db_url
-    return NbGraderAPI(coursedir=coursedir, config=config), coursedir
+    return NbGraderAPI(coursedir=coursedir, config=config), coursedir, config
 
 
 class _SchemaCheckedOnce:
@@ -358,16 +357,24 @@ def _record(api, course: Course, db_url: str, assignment: str, result: engine.Re
 
 
 def main(*, assignment: str, course: Course = COURSE, workers: int | None = None, force: bool = False,
-         db_url: str | None = None, seed: int = DEFAULT_SEED, limits: sandbox.Limits = sandbox.Limits(),
-         scheduler: str | None = None, unsafe: bool = False, progress_stream=None, batch: int = 4,
+         db_url: str | None = None, seed: int | None = None, limits: sandbox.Limits | None = None,
+         scheduler: str | None = None, unsafe: bool | None = None, progress_stream=None, batch: int = 4,
          pool: sandbox.WarmPool | None = None) -> Summary:
-    """Grade what is new or changed; `pool`, if given, is a warm pool the caller started (and closes)."""
+    """Grade what is new or changed; `pool`, if given, is a warm pool the caller started (and closes).
+    Settings left None are the course's (c.GradingConfig in its nbgrader_config.py)."""
     started = time.perf_counter()
     # nbgrader's gradebook API trips SQLAlchemy 2's autoflush warning on every new submission
     # (stock `nbgrader autograde` prints the same); it is noise on an instructor's terminal.
     warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session", module=r"nbgrader\.")
     guard_nbgrader()  # also where the course's nbgrader_config.py does not (an older copy of it)
-    api, coursedir = _load_config(course, db_url)
+    api, coursedir, config = _load_config(course, db_url)
+    try:
+        settings = gradingconfig.from_config(config, seed=seed, unsafe_no_sandbox=unsafe)
+    except gradingconfig.ConfigError as exc:
+        raise AutogradeError(str(exc)) from None
+    seed, unsafe = settings.seed, settings.unsafe_no_sandbox
+    limits = limits or settings.limits()
+    workers = workers or settings.workers or None
     submissions, refused = discover(course, assignment)
     if not submissions and not refused:
         raise AutogradeError(f"no submissions found under {course.root / 'submitted'}/*/{assignment}/{NOTEBOOK}")

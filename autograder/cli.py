@@ -109,6 +109,37 @@ def _course_option(parser: argparse.ArgumentParser) -> None:
                         help="course directory (default: the current one if it has nbgrader_config.py, else this repository)")
 
 
+def _settings_options(parser: argparse.ArgumentParser, sandbox_flags: bool = True) -> None:
+    """Flags that override the course's c.GradingConfig (nbgrader_config.py) for this run."""
+    group = parser.add_argument_group("grading settings (default: c.GradingConfig in the course's nbgrader_config.py)")
+    group.add_argument("--seed", type=int, default=None, help="seed for the hidden checks")
+    group.add_argument("--cell-seconds", type=float, default=None, metavar="S", help="time limit of one cell")
+    group.add_argument("--submission-seconds", type=float, default=None, metavar="S",
+                       help="time limit of a whole submission")
+    group.add_argument("--memory-mb", type=int, default=None, metavar="MB", help="memory of one submission's sandbox")
+    group.add_argument("--cpus", type=float, default=None, help="CPUs one submission may use")
+    group.add_argument("--processes", type=int, default=None, help="processes and threads of one submission")
+    group.add_argument("--gpu", choices=["auto", "off"], default=None,
+                       help="auto: submissions see this machine's GPU where it has one; off: never")
+    if sandbox_flags:
+        group.add_argument("--unsafe-no-sandbox", action="store_const", const=True, default=None, dest="unsafe",
+                           help="run submissions WITHOUT isolation (only on a machine you trust with them)")
+
+
+def _settings(command: str, args: argparse.Namespace, course):
+    """The grading settings of this run (the course's, then the flags), or None after saying why not."""
+    from autograder import gradingconfig
+
+    flags = {"seed": args.seed, "cell_seconds": args.cell_seconds, "submission_seconds": args.submission_seconds,
+             "memory_mb": args.memory_mb, "cpus": args.cpus, "processes": args.processes, "gpu": args.gpu,
+             "unsafe_no_sandbox": getattr(args, "unsafe", None), "workers": getattr(args, "workers", None)}
+    try:
+        return gradingconfig.load(course.config_file, **flags)
+    except gradingconfig.ConfigError as exc:
+        print(f"autograder {command}: {exc}", file=sys.stderr)
+        return None
+
+
 def _course_and_assignment(command: str, args: argparse.Namespace):
     """The course, or None after saying why the assignment is not one of it."""
     from autograder.course import Course, course_here
@@ -201,8 +232,12 @@ def _autograde(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("autograder autograde: --workers must be at least 1.", file=sys.stderr)
         return 2
+    settings = _settings("autograde", args, course)
+    if settings is None:
+        return 2
+    workers = settings.workers or None
     pool = None
-    if not args.unsafe and not args.scheduler:
+    if not settings.unsafe_no_sandbox and not args.scheduler:
         try:
             sandbox.check_available()
         except sandbox.SandboxUnavailable as exc:
@@ -210,15 +245,15 @@ def _autograde(args: argparse.Namespace) -> int:
             return 3
         # Zygotes import torch and friends for seconds: start them before this process spends
         # its own seconds importing nbgrader and the graders.
-        pool = sandbox.warm_pool(args.workers or os.cpu_count() or 1)
+        pool = sandbox.warm_pool(workers or os.cpu_count() or 1)
     try:
-        from autograder import autograde, plan
+        from autograder import autograde
 
         try:
-            summary = autograde.main(assignment=args.assignment, course=course, workers=args.workers,
+            summary = autograde.main(assignment=args.assignment, course=course, workers=workers,
                                      force=args.force, db_url=args.db_url, scheduler=args.scheduler,
-                                     unsafe=args.unsafe, pool=pool,
-                                     seed=plan.DEFAULT_SEED if args.seed is None else args.seed)
+                                     unsafe=settings.unsafe_no_sandbox, pool=pool, seed=settings.seed,
+                                     limits=settings.limits())
         except autograde.AutogradeError as exc:
             print(f"autograder autograde: {exc}", file=sys.stderr)
             return 2
@@ -234,8 +269,11 @@ def _gradescope(args: argparse.Namespace) -> int:
     from autograder.course import Course, course_here
 
     course = Course(args.course.resolve()) if args.course else course_here()
+    settings = _settings("gradescope", args, course)
+    if settings is None:
+        return 2
     try:
-        out = gradescope.build(out=args.out, course=course, seed=args.seed, hidden=args.hidden)
+        out = gradescope.build(out=args.out, course=course, settings=settings, hidden=args.hidden)
     except gradescope.BundleError as exc:
         print(f"autograder gradescope: {exc}", file=sys.stderr)
         return 2
@@ -244,7 +282,8 @@ def _gradescope(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from autograder import engine, plan, results, sandbox
+    from autograder import engine, results, sandbox
+    from autograder.course import Course, course_here
 
     if not args.notebook.is_file():
         known = [str(p) for p in Path().glob("submitted/*/*/*.ipynb")] + [str(p) for p in Path().glob("*.ipynb")]
@@ -252,14 +291,17 @@ def _grade(args: argparse.Namespace) -> int:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         print(f"autograder grade: {args.notebook} does not exist or is not a file.{hint}", file=sys.stderr)
         return 2
-    if not args.unsafe:
+    settings = _settings("grade", args, Course(args.course.resolve()) if args.course else course_here())
+    if settings is None:
+        return 2
+    if not settings.unsafe_no_sandbox:
         try:
             sandbox.check_available()
         except sandbox.SandboxUnavailable as exc:
             print(f"autograder grade: cannot grade: {exc}", file=sys.stderr)
             return 3
-    seed = plan.DEFAULT_SEED if args.seed is None else args.seed
-    result = engine.grade({args.notebook.name: args.notebook.read_bytes()}, seed=seed, unsafe=args.unsafe)[args.notebook.name]
+    result = engine.grade({args.notebook.name: args.notebook.read_bytes()}, seed=settings.seed,
+                          limits=settings.limits(), unsafe=settings.unsafe_no_sandbox)[args.notebook.name]
     print(results.summary_text(result))
     if args.output:
         results.write_gradescope(result, args.output)
@@ -279,21 +321,19 @@ def main(argv: list[str] | None = None) -> int:
                            epilog=GRADE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("notebook", type=Path, help="the submitted .ipynb")
     grade.add_argument("-o", "--output", type=Path, help="write Gradescope's results.json here")
-    grade.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
-    grade.add_argument("--unsafe-no-sandbox", action="store_true", dest="unsafe",
-                       help="run the submission WITHOUT isolation (only on a machine you trust with it)")
+    _settings_options(grade)
+    _course_option(grade)
     auto = sub.add_parser("autograde", help="grade every submission of an assignment in parallel, into the gradebook",
                           epilog=AUTOGRADE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     auto.add_argument("assignment", help="assignment id, e.g. notebook10")
-    auto.add_argument("--workers", type=int, default=None, help="submissions graded at once (default: CPU count)")
+    auto.add_argument("--workers", type=int, default=None,
+                      help="submissions graded at once (default: GradingConfig.workers, else the CPU count)")
     auto.add_argument("--force", action="store_true", help="regrade everything, even unchanged and already graded")
     auto.add_argument("--db", dest="db_url", help="gradebook URL (default: sqlite:///gradebook.db), e.g. "
                                                   "postgresql://grader@127.0.0.1:5432/course")
     auto.add_argument("--scheduler", help="Dask scheduler address (tcp://HOST:PORT): run the submissions there")
-    auto.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
     _course_option(auto)
-    auto.add_argument("--unsafe-no-sandbox", action="store_true", dest="unsafe",
-                      help="run submissions WITHOUT isolation (only on a machine you trust with them)")
+    _settings_options(auto)
     rep = sub.add_parser("report", help="plots, an HTML page and a CSV of a graded assignment's scores",
                          epilog=REPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     rep.add_argument("assignment", help="assignment id, e.g. notebook10")
@@ -329,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
                         epilog=GRADESCOPE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     gs.add_argument("--out", type=Path, default=Path("autograder.zip"), metavar="ZIP",
                     help="where to write the zip (default: autograder.zip)")
-    gs.add_argument("--seed", type=int, default=None, help="seed for the hidden checks (default: the course's)")
+    _settings_options(gs, sandbox_flags=False)
     gs.add_argument("--hidden", choices=["after_published", "hidden", "after_due_date", "visible"],
                     default="after_published", help="when students see the hidden cases' results "
                                                     "(Gradescope visibility; default after_published)")

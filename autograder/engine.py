@@ -50,6 +50,7 @@ class Result:
     peak_memory: int | None = None
     sandbox_seconds: float | None = None
     submission_sha256: str | None = None
+    settings: dict = field(default_factory=dict)  # the limits it was graded with (gradingconfig.settings_of)
 
     @property
     def score(self) -> float:
@@ -194,6 +195,9 @@ def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: in
     Sandbox runs happen in worker threads (each waits on its own sandboxed process); the graders
     run in this thread, one pytest session per batch of finished submissions.
     """
+    from autograder.gradingconfig import settings_of
+
+    settings = settings_of(limits, unsafe)
     source = planning.SourceOrder.of(course)
     run = runner or (lambda key, nb, slot: run_submission(key, nb, seed=seed, limits=limits, unsafe=unsafe,
                                                           slot=slot, source=source, pool=pool))
@@ -227,7 +231,9 @@ def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: in
             # Batches share one pytest session; once every remaining submission is already
             # running, each is judged as it comes, so the run does not end on a long batch.
             if len(done_subs) >= batch or len(pending) <= max(1, workers):
-                yield from judge(done_subs, started).values()
+                for result in judge(done_subs, started).values():
+                    result.settings = settings
+                    yield result
                 done_subs = []
 
 

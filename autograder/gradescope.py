@@ -112,16 +112,20 @@ def bundle_files(course: Course = COURSE, assignment: str = ASSIGNMENT) -> dict[
     return files
 
 
-def build(*, out: Path, course: Course = COURSE, assignment: str = ASSIGNMENT, seed: int | None = None,
+def build(*, out: Path, course: Course = COURSE, assignment: str = ASSIGNMENT, settings=None,
           hidden: str = "after_published") -> Path:
-    """Write the autograder zip for `assignment` to `out`; return its path."""
-    from autograder import plan
+    """Write the autograder zip for `assignment` to `out`; return its path. `settings`: a
+    GradingConfig (default: the course's c.GradingConfig); Gradescope grades with its seed and
+    limits (whether the sandbox is used is decided there, by what the container allows)."""
+    from autograder import gradingconfig
 
     if hidden not in VISIBILITIES:
         raise BundleError(f"--hidden must be one of {', '.join(VISIBILITIES)}, not {hidden!r}.")
+    if settings is None:
+        settings = gradingconfig.load(course.config_file)
     torch, rest = requirements()
-    config = {"assignment": assignment, "seed": plan.DEFAULT_SEED if seed is None else seed,
-              "hidden_visibility": hidden}
+    limits = {k: v for k, v in settings.settings().items() if k != "unsafe_no_sandbox"}
+    config = {"assignment": assignment, "seed": settings.seed, "hidden_visibility": hidden, "settings": limits}
     generated = {"requirements-torch.txt": "\n".join(torch) + "\n", "requirements.txt": "\n".join(rest) + "\n",
                  CONFIG: json.dumps(config, indent=2) + "\n"}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -241,14 +245,19 @@ def run(layout: Layout = Layout()) -> int:
     isolation = choose_isolation()
     if isolation.refused:
         return _write(layout, refusal(CANNOT_ISOLATE, {"seed": config["seed"], "isolation": isolation.description}))
-    data = grade(notebook, layout, isolation, seed=int(config["seed"]), hidden=config["hidden_visibility"])
+    data = grade(notebook, layout, isolation, seed=int(config["seed"]), hidden=config["hidden_visibility"],
+                 settings=config.get("settings") or {})
     data["execution_time"] = round(time.perf_counter() - started, 3)
     return _write(layout, data)
 
 
-def grade(notebook: Path, layout: Layout, isolation: Isolation, *, seed: int, hidden: str) -> dict:
-    """Grade with the engine, as `autograder grade` does; results.json's content."""
-    from autograder import engine, results, sandbox
+def grade(notebook: Path, layout: Layout, isolation: Isolation, *, seed: int, hidden: str,
+          settings: dict | None = None) -> dict:
+    """Grade with the engine, as `autograder grade` does; results.json's content. `settings`: the
+    bundle's grading limits, in GradingConfig's names."""
+    from autograder import engine, gradingconfig, results, sandbox
+
+    limits = gradingconfig.from_config(None, **(settings or {})).limits()
 
     if layout.work.exists():
         shutil.rmtree(layout.work)
@@ -260,7 +269,8 @@ def grade(notebook: Path, layout: Layout, isolation: Isolation, *, seed: int, hi
     if isolation.unsafe:
         sys.executable = str(student_launcher(layout.work))
     try:
-        result = engine.grade({notebook.name: notebook.read_bytes()}, seed=seed, unsafe=isolation.unsafe)[notebook.name]
+        result = engine.grade({notebook.name: notebook.read_bytes()}, seed=seed, limits=limits,
+                              unsafe=isolation.unsafe)[notebook.name]
     finally:
         sys.executable = executable
         if isolation.unsafe:

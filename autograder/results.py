@@ -51,7 +51,7 @@ def gradescope(result: Result, isolation: str | None = None) -> dict:
                        "timed_out": result.timed_out, "setup_stopped": result.setup_stopped,
                        "broken": result.broken,
                        "submission_sha256": result.submission_sha256, "peak_memory_bytes": result.peak_memory,
-                       "sandbox_seconds": result.sandbox_seconds},
+                       "sandbox_seconds": result.sandbox_seconds, "settings": result.settings},
     }
     if isolation is not None:
         data["extra_data"]["isolation"] = isolation

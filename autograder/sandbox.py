@@ -80,11 +80,12 @@ class Limits:
     tmp_bytes: int = 256 << 20
     output_bytes: int = 256 << 10  # raw stdout/stderr kept
     evidence_bytes: int = 64 << 20  # per world
+    gpu: bool = True  # submissions see this machine's GPU where it has one (GradingConfig.gpu)
 
     def rlimits(self) -> dict[str, int]:
         # CUDA reserves far more address space than it uses, so where the GPU is shown to the
         # sandbox, private writable memory (RLIMIT_DATA) is limited instead of address space.
-        memory = "RLIMIT_DATA" if gpu_devices() else "RLIMIT_AS"
+        memory = "RLIMIT_DATA" if gpu_devices(self.gpu) else "RLIMIT_AS"
         return {memory: self.address_space_bytes, "RLIMIT_CPU": self.cpu_seconds,
                 "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_bytes, "RLIMIT_NOFILE": 1024,
                 "RLIMIT_CORE": 0}
@@ -114,25 +115,26 @@ GPU_PASSED_ENV = ("LD_LIBRARY_PATH", "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEV
 
 
 @lru_cache(maxsize=1)
-def gpu_devices() -> tuple[str, ...]:
+def gpu_devices(allowed: bool = True) -> tuple[str, ...]:
     """The NVIDIA device files a submission is given: all of them where this machine has a GPU,
-    none where it has not or where NB10_GPU=off."""
-    if os.environ.get(GPU_ENV, "").strip().lower() in ("0", "off", "no", "false") or not os.path.exists("/dev/nvidiactl"):
+    none where it has not, where the grading settings say gpu = "off" (`allowed` False) or where
+    the grading machine's operator set NB10_GPU=off."""
+    if not allowed or os.environ.get(GPU_ENV, "").strip().lower() in ("0", "off", "no", "false") or not os.path.exists("/dev/nvidiactl"):
         return ()
     return tuple(sorted(glob.glob("/dev/nvidia*")))
 
 
-def sandbox_env() -> dict[str, str]:
+def sandbox_env(gpu: bool = True) -> dict[str, str]:
     """The sandbox's whole environment; on a GPU machine, the driver's library path too."""
     env = dict(ENV)
-    if gpu_devices():
+    if gpu_devices(gpu):
         env.update({name: os.environ[name] for name in GPU_PASSED_ENV if os.environ.get(name)})
     return env
 
 
-def _gpu_steps() -> list[list]:
+def _gpu_steps(gpu: bool = True) -> list[list]:
     """Layout steps that show the GPU: its device files, and driver library folders outside /usr."""
-    devices = gpu_devices()
+    devices = gpu_devices(gpu)
     if not devices:
         return []
     steps: list[list] = [["dev-bind", path, path] for path in devices]
@@ -144,8 +146,8 @@ def _gpu_steps() -> list[list]:
     return steps
 
 
-def gpu_note() -> str | None:
-    devices = gpu_devices()
+def gpu_note(gpu: bool = True) -> str | None:
+    devices = gpu_devices(gpu)
     if not devices:
         return None
     return (f"gpu: shown to the submission ({len(devices)} NVIDIA device files); memory limited by RLIMIT_DATA "
@@ -253,7 +255,7 @@ def layout(limits: Limits, data_steps: list[list]) -> list[list]:
                 made.add(str(parent))
                 steps.append(["dir", str(parent), "0755"])
         steps.append(["ro-bind", prefix, prefix])
-    steps += [["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps, *_gpu_steps()]
+    steps += [["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps, *_gpu_steps(limits.gpu)]
     steps += _masks([step[2] for step in steps if step[0] == "ro-bind"])
     return steps
 
@@ -508,8 +510,8 @@ def _run(plan: dict, limits: Limits, uid: int, unsafe: bool, pool: WarmPool | No
     cgroup = cgroups.for_submission(f"nb10-{uid}-{secrets.token_hex(3)}", limits.memory_bytes, limits.processes,
                                     limits.cpus)
     notes.append(cgroup.note)
-    if gpu_note():
-        notes.append(gpu_note())
+    if gpu_note(limits.gpu):
+        notes.append(gpu_note(limits.gpu))
     world_w = [pipes[w][1] for w in worlds]
     started = time.monotonic()
     zygote = None
@@ -576,7 +578,7 @@ def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, 
             resource.setrlimit(getattr(resource, name), (value, value))
 
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=pipes["stdout"][1], stderr=pipes["stderr"][1],
-                            pass_fds=world_w, env=sandbox_env(), preexec_fn=limit_child, start_new_session=True)
+                            pass_fds=world_w, env=sandbox_env(limits.gpu), preexec_fn=limit_child, start_new_session=True)
     try:
         proc.stdin.write(json.dumps(plan).encode())
         proc.stdin.close()
@@ -601,7 +603,7 @@ def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, 
 def _launch_warm(zygote, plan, limits, uid, cgroup, data_steps, pipes, world_w) -> _Started:
     _, sock = zygote
     request = {"plan": plan, "layout": layout(limits, data_steps), "rlimits": limits.rlimits(), "uid": uid,
-               "cgroups": cgroup.procs_files, "env": sandbox_env(), "cwd": SANDBOX_HOME}
+               "cgroups": cgroup.procs_files, "env": sandbox_env(limits.gpu), "cwd": SANDBOX_HOME}
     send_request(sock, request, [pipes["stdout"][1], pipes["stderr"][1], *world_w])
     reader = sock.makefile("rb")
     pid = json.loads(reader.readline())["pid"]

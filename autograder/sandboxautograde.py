@@ -32,7 +32,7 @@ from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer
 
-from autograder import engine, plan, results, sandbox
+from autograder import engine, gradingconfig, plan, results, sandbox
 
 
 SKIPPED = ("[grader] Not run while grading: an unchanged demonstration cell from the assignment that no "
@@ -40,11 +40,14 @@ SKIPPED = ("[grader] Not run while grading: an unchanged demonstration cell from
 
 
 class SandboxAutograde(NbGraderPreprocessor):
-    seed = Integer(plan.DEFAULT_SEED, help="Seed of the hidden checks (recorded in the results).").tag(config=True)
-    cell_seconds = Float(sandbox.Limits.cell_seconds, help="Time limit of one cell.").tag(config=True)
+    """Grades the notebook in the sandbox with the settings of c.GradingConfig (gradingconfig.py)."""
+
+    # The names these settings had before GradingConfig; still read (GradingConfig wins).
+    seed = Integer(plan.DEFAULT_SEED, help="Old name of GradingConfig.seed.").tag(config=True)
+    cell_seconds = Float(sandbox.Limits.cell_seconds, help="Old name of GradingConfig.cell_seconds.").tag(config=True)
     submission_seconds = Float(sandbox.Limits.submission_seconds,
-                               help="Time limit of a whole submission.").tag(config=True)
-    unsafe_no_sandbox = Bool(False, help="Run submissions WITHOUT isolation (only on a trusted machine).").tag(config=True)
+                               help="Old name of GradingConfig.submission_seconds.").tag(config=True)
+    unsafe_no_sandbox = Bool(False, help="Old name of GradingConfig.unsafe_no_sandbox.").tag(config=True)
 
     # Results already computed by `autograder autograde` (in this process), keyed by student:
     # nbgrader then only records them. Plain `nbgrader autograde` grades here itself.
@@ -54,8 +57,9 @@ class SandboxAutograde(NbGraderPreprocessor):
         student = resources.get("nbgrader", {}).get("student", "submission")
         result = self.precomputed.get(student)
         if result is None:
-            limits = sandbox.Limits(cell_seconds=self.cell_seconds, submission_seconds=self.submission_seconds)
-            result = engine.grade({student: nb}, seed=self.seed, limits=limits, unsafe=self.unsafe_no_sandbox)[student]
+            settings = gradingconfig.from_config(self.config)
+            result = engine.grade({student: nb}, seed=settings.seed, limits=settings.limits(),
+                                  unsafe=settings.unsafe_no_sandbox)[student]
         self.log.info("%s: %s / %s", student, result.score, result.max_score)
         if result.problem:
             self.log.warning("%s needs review: %s", student, result.problem)

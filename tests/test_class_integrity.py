@@ -401,8 +401,8 @@ def grade_through_nbgrader(root: Path):
     notebook), thief (a symlinked notebook), `*` (a glob) and copy (notebook10-Copy1.ipynb)."""
     course = make_class(root, {**DOOR, "ada": notebook_with(CORRECT, CANARY, root / "ada.ipynb")})
     course.config_file.write_text(course.config_file.read_text() + (
-        f"\nc.SandboxAutograde.cell_seconds = {TEST_LIMITS.cell_seconds}"
-        f"\nc.SandboxAutograde.submission_seconds = {TEST_LIMITS.submission_seconds}\n"))
+        f"\nc.GradingConfig.cell_seconds = {TEST_LIMITS.cell_seconds}"
+        f"\nc.GradingConfig.submission_seconds = {TEST_LIMITS.submission_seconds}\n"))
     side = course.submitted("side")
     os.symlink("/etc/shadow", side / "shadow.txt")
     os.symlink(course.gradebook, side / "gradebook.db")

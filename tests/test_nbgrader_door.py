@@ -28,8 +28,8 @@ def autograde_run(tmp_path_factory):
     """The class graded by plain `nbgrader autograde`, and what that command printed."""
     course = make_class(tmp_path_factory.mktemp("course"), STUDENTS)
     config = course.config_file.read_text() + (
-        f"\nc.SandboxAutograde.cell_seconds = {TEST_LIMITS.cell_seconds}"
-        f"\nc.SandboxAutograde.submission_seconds = {TEST_LIMITS.submission_seconds}\n")
+        f"\nc.GradingConfig.cell_seconds = {TEST_LIMITS.cell_seconds}"
+        f"\nc.GradingConfig.submission_seconds = {TEST_LIMITS.submission_seconds}\n")
     course.config_file.write_text(config)
     assignment.add_students(list(STUDENTS), course)
     return course, assignment.autograde(course)
