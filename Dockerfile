@@ -33,6 +33,7 @@ RUN python -m venv /opt/venv
 WORKDIR /opt/nb10
 COPY pyproject.toml README.md ./
 COPY autograder ./autograder
+COPY assignments ./assignments
 RUN pip install --extra-index-url "$TORCH_INDEX" -e . \
     && python -m autograder.standin setup --root /opt/nb10-data
 COPY nbgrader_config.py ./

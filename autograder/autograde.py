@@ -42,8 +42,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import engine, gradingconfig, results, sandbox
-from autograder.course import COURSE, NOTEBOOK, Course
+from autograder import engine, gradingconfig, plugins, results, sandbox
+from autograder.course import COURSE, Course
 from autograder.progress import Progress
 from autograder.sandboxautograde import (MAX_FILE_BYTES, Refused, SandboxAutograde, display_name, file_kind,
                                          file_problem, guard_nbgrader, read_regular, student_id_problem)
@@ -62,7 +62,7 @@ class Summary:
     results: dict[str, engine.Result] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)        # folder (as printable) -> why it was not graded
     left_out: dict[str, list[str]] = field(default_factory=dict)  # student -> files beside the notebook not copied
-    other_notebook: dict[str, str] = field(default_factory=dict)  # student -> notebook graded, not NOTEBOOK
+    other_notebook: dict[str, str] = field(default_factory=dict)  # student -> notebook graded, not the assignment's
     recorded: dict[str, dict] = field(default_factory=dict)  # student -> results.json (graded now or before)
 
 
@@ -113,12 +113,12 @@ def discover(course: Course, assignment: str) -> tuple[dict[str, Path], dict[str
         elif problem is None and not stat.S_ISDIR(mode):
             problem = f"its {assignment} is not a folder"
         if problem is None:
-            notebook = os.path.join(folder, os.fsencode(NOTEBOOK))
+            notebook = os.path.join(folder, os.fsencode(Course.notebook(assignment)))
             why = file_problem(notebook, MAX_NOTEBOOK_BYTES)
             if why == "is missing":
                 notebook, problem = only_notebook(folder, assignment)
             elif why:
-                problem = f"{assignment}/{NOTEBOOK} {why}"
+                problem = f"{assignment}/{Course.notebook(assignment)} {why}"
         if problem:
             refused[shown] = problem
         else:
@@ -131,18 +131,19 @@ def only_notebook(folder: bytes, assignment: str) -> tuple[bytes, str | None]:
     `notebook10-Copy1.ipynb`, or a resubmission that `zip_collect` renamed `notebook10-1.ipynb`),
     and None; else a reason to list the folder with. Only the folder's own entries count
     (`.ipynb_checkpoints/` is not looked into), and each is judged by lstat alone."""
+    expected = Course.notebook(assignment)
     try:
         names = sorted(e.name for e in os.scandir(folder) if e.name.lower().endswith(b".ipynb"))
     except OSError as exc:
         return folder, f"its {assignment} folder cannot be listed ({exc.strerror})"
     if not names:
-        return folder, f"no {NOTEBOOK} in its {assignment} folder, and no other notebook"
+        return folder, f"no {expected} in its {assignment} folder, and no other notebook"
     if len(names) > 1:
-        return folder, (f"no {NOTEBOOK} in its {assignment} folder but {len(names)} notebooks: "
-                        f"{', '.join(display_name(n) for n in names)} (rename the one to grade {NOTEBOOK})")
+        return folder, (f"no {expected} in its {assignment} folder but {len(names)} notebooks: "
+                        f"{', '.join(display_name(n) for n in names)} (rename the one to grade {expected})")
     notebook = os.path.join(folder, names[0])
     why = file_problem(notebook, MAX_NOTEBOOK_BYTES)
-    return notebook, f"no {NOTEBOOK}; its only notebook, {display_name(names[0])}, {why}" if why else None
+    return notebook, f"no {expected}; its only notebook, {display_name(names[0])}, {why}" if why else None
 
 
 def left_out(notebook: Path) -> list[str]:
@@ -283,9 +284,7 @@ def _record_directly(course: Course, db_url: str, assignment: str, result: engin
     """The engine's scores in the gradebook, and results.json, for a notebook nbgrader cannot process."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    from autograder.graders import ITEM_CELLS
-
-    by_cell = {ITEM_CELLS[item]: score for item, (score, _) in result.item_scores().items()}
+    by_cell = {result.items[item]: score for item, (score, _) in result.item_scores().items()}
     with Gradebook(db_url) as gb:
         gb.update_or_create_student(result.key)
         try:
@@ -304,12 +303,12 @@ def _record_directly(course: Course, db_url: str, assignment: str, result: engin
 
 @contextmanager
 def _shown_as_submitted(api, course: Course, assignment: str, student: str, notebook: Path):
-    """nbgrader records only a notebook named as the assignment's (NOTEBOOK; any other it skips as
+    """nbgrader records only a notebook named as the assignment's (ASSIGNMENT.ipynb; any other it skips as
     unknown): for one under another name, it is shown a copy of the folder in which the notebook
-    has that name, so that the gradebook, autograded/ and feedback/ hold it as NOTEBOOK. The copy
+    has that name, so that the gradebook, autograded/ and feedback/ hold it under that name. The copy
     holds what nbgrader would copy from the folder itself (its regular files within the size limit)
     and is removed when nbgrader is done."""
-    if notebook.name == NOTEBOOK:
+    if notebook.name == Course.notebook(assignment):
         yield
         return
     staged = course.staged(student, assignment)
@@ -329,7 +328,7 @@ def _shown_as_submitted(api, course: Course, assignment: str, student: str, note
             os.makedirs(os.path.dirname(target), exist_ok=True)
             Path(os.fsdecode(target)).write_bytes(data)
     staged.mkdir(parents=True, exist_ok=True)
-    (staged / NOTEBOOK).write_bytes(read_submission(notebook))
+    (staged / Course.notebook(assignment)).write_bytes(read_submission(notebook))
     submitted = api.coursedir.submitted_directory
     api.coursedir.submitted_directory = course.STAGING
     try:
@@ -367,6 +366,10 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
     # (stock `nbgrader autograde` prints the same); it is noise on an instructor's terminal.
     warnings.filterwarnings("ignore", message=r"Object of type <\w+> not in session", module=r"nbgrader\.")
     guard_nbgrader()  # also where the course's nbgrader_config.py does not (an older copy of it)
+    try:
+        plugins.get(assignment, course)
+    except plugins.NoPlugin as exc:
+        raise AutogradeError(str(exc)) from None
     api, coursedir, config = _load_config(course, db_url)
     try:
         settings = gradingconfig.from_config(config, seed=seed, unsafe_no_sandbox=unsafe)
@@ -377,7 +380,8 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
     workers = workers or settings.workers or None
     submissions, refused = discover(course, assignment)
     if not submissions and not refused:
-        raise AutogradeError(f"no submissions found under {course.root / 'submitted'}/*/{assignment}/{NOTEBOOK}")
+        raise AutogradeError(f"no submissions found under {course.root / 'submitted'}/*/{assignment}/"
+                             f"{Course.notebook(assignment)}")
     summary = Summary(refused=refused)
     if not submissions:
         summary.seconds = time.perf_counter() - started
@@ -386,7 +390,7 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
     done = set() if force else _graded_in_gradebook(coursedir.db_url, assignment)
     todo = {}
     for student, path in submissions.items():
-        if path.name != NOTEBOOK:
+        if path.name != Course.notebook(assignment):
             summary.other_notebook[student] = display_name(path.name)
         if not force and _already_done(course, assignment, student, path, done):
             summary.skipped.append(student)
@@ -412,7 +416,7 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
         from autograder.scaleout import DaskRunner
 
         try:
-            dask = DaskRunner(scheduler, seed=seed, limits=limits, unsafe=unsafe, course=course)
+            dask = DaskRunner(scheduler, seed=seed, limits=limits, unsafe=unsafe, course=course, assignment=assignment)
         except sandbox.SandboxUnavailable as exc:
             raise AutogradeError(str(exc)) from None
         workers = requested_workers or dask.slots
@@ -422,7 +426,7 @@ def main(*, assignment: str, course: Course = COURSE, workers: int | None = None
         with _nbgrader_speedups():
             for result in engine.grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,
                                               batch=batch, pool=pool, runner=dask.run if dask else None,
-                                              course=course):
+                                              course=course, assignment=assignment):
                 result.submission_sha256 = hashes.get(result.key)
                 _record(api, course, coursedir.db_url, assignment, result, todo[result.key])
                 summary.graded.append(result.key)
@@ -452,7 +456,7 @@ NOT_GRADED_YET = "not graded yet: run `autograder autograde {assignment}`"
 CHANGED_SINCE = "its notebook changed since it was graded: run `autograder autograde {assignment}` again"
 
 
-def ungraded(course: Course = COURSE, assignment: str = "notebook10") -> dict[str, str]:
+def ungraded(course: Course, assignment: str) -> dict[str, str]:
     """Every submitted/<student>/<assignment>/ folder that has no current grade, with the reason
     (as the summary prints them): the folders discovery refuses, and the students found whose
     results.json is missing or records another notebook than the one submitted now. For exports

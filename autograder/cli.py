@@ -291,8 +291,16 @@ def _grade(args: argparse.Namespace) -> int:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         print(f"autograder grade: {args.notebook} does not exist or is not a file.{hint}", file=sys.stderr)
         return 2
-    settings = _settings("grade", args, Course(args.course.resolve()) if args.course else course_here())
+    course = Course(args.course.resolve()) if args.course else course_here()
+    settings = _settings("grade", args, course)
     if settings is None:
+        return 2
+    from autograder import plugins
+
+    try:
+        plugin = plugins.get(args.assignment, course) if args.assignment else plugins.only(course)
+    except plugins.NoPlugin as exc:
+        print(f"autograder grade: {exc}", file=sys.stderr)
         return 2
     if not settings.unsafe_no_sandbox:
         try:
@@ -301,7 +309,8 @@ def _grade(args: argparse.Namespace) -> int:
             print(f"autograder grade: cannot grade: {exc}", file=sys.stderr)
             return 3
     result = engine.grade({args.notebook.name: args.notebook.read_bytes()}, seed=settings.seed,
-                          limits=settings.limits(), unsafe=settings.unsafe_no_sandbox)[args.notebook.name]
+                          limits=settings.limits(), unsafe=settings.unsafe_no_sandbox, assignment=plugin.id,
+                          course=course)[args.notebook.name]
     print(results.summary_text(result))
     if args.output:
         results.write_gradescope(result, args.output)
@@ -321,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
                            epilog=GRADE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("notebook", type=Path, help="the submitted .ipynb")
     grade.add_argument("-o", "--output", type=Path, help="write Gradescope's results.json here")
+    grade.add_argument("--assignment", default=None, help="the assignment it is a notebook of (default: the course's "
+                                                          "only assignment with graders)")
     _settings_options(grade)
     _course_option(grade)
     auto = sub.add_parser("autograde", help="grade every submission of an assignment in parallel, into the gradebook",

@@ -40,9 +40,14 @@ class Course:
     def autograded(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
         return self.root / "autograded" / student / assignment
 
+    @staticmethod
+    def notebook(assignment: str = ASSIGNMENT) -> str:
+        """The file name of an assignment's notebook: the assignment's id, as nbgrader courses name it."""
+        return f"{assignment}.ipynb"
+
     def results(self, student: str, assignment: str = ASSIGNMENT) -> Path:
         """The Gradescope-style results.json grading writes next to the autograded notebook."""
-        return self.autograded(student, assignment) / f"{Path(NOTEBOOK).stem}.results.json"
+        return self.autograded(student, assignment) / f"{assignment}.results.json"
 
     STAGING = ".autograde-staging"  # nbgrader's submitted folder for a notebook under another name
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from autograder import assignment, report
+from autograder import assignment, plugins, report
 from autograder.course import ASSIGNMENT, COURSE, NOTEBOOK, Course
-from autograder.graders import ITEM_CELLS
 
 
 def run_release_cells(course: Course = COURSE) -> list[tuple[str, str]]:
@@ -99,10 +98,11 @@ def what_went_wrong(results: dict | None, width: int = 100) -> str:
 
 
 def print_score_table(scores: dict[str, dict[str, float]], course: Course = COURSE) -> None:
-    items = list(ITEM_CELLS)
+    item_cells = plugins.get(ASSIGNMENT, course).items
+    items = list(item_cells)
     print("     " + f"{'student':<8}" + "".join(f"{i:>23}" for i in items) + f"{'total':>8}")
     for student, cells in sorted(scores.items()):
-        row = [cells.get(ITEM_CELLS[i], 0.0) for i in items]
+        row = [cells.get(item_cells[i], 0.0) for i in items]
         print("     " + f"{student:<8}" + "".join(f"{v:>23.2f}" for v in row) + f"{sum(row):>8.2f}")
     print("   What each one got wrong (the first root cause in their results):")
     for student in sorted(scores):

@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 from autograder import plan as planning
 from autograder import sandbox
+from autograder import plugins
 from autograder.course import COURSE, Course
-from autograder.graders import ITEM_CELLS, grader_modules
 from autograder.graders import plugin as grader_plugin
+from autograder.plugins import Plugin
 from autograder.submission import Submission
 
 
@@ -51,6 +52,8 @@ class Result:
     sandbox_seconds: float | None = None
     submission_sha256: str | None = None
     settings: dict = field(default_factory=dict)  # the limits it was graded with (gradingconfig.settings_of)
+    items: dict[str, str] = field(default_factory=dict)  # the assignment's items: key -> test cell id, in order
+    assignment: str | None = None
 
     @property
     def score(self) -> float:
@@ -61,7 +64,7 @@ class Result:
         return round(sum(t.max_score for t in self.tests), 4)
 
     def item_scores(self) -> dict[str, tuple[float, float]]:
-        totals: dict[str, list[float]] = {k: [0.0, 0.0] for k in ITEM_CELLS}
+        totals: dict[str, list[float]] = {k: [0.0, 0.0] for k in self.items}
         for t in self.tests:
             totals[t.item][0] += t.score
             totals[t.item][1] += t.max_score
@@ -105,16 +108,19 @@ def _sandboxed(key: str, the_plan: dict, limits: sandbox.Limits, slot: int | Non
     return Submission.from_run(key, the_plan, raw)
 
 
-def judge(submissions: list[Submission], started: dict[str, float] | None = None) -> dict[str, Result]:
-    """Run the graders over the submissions (the trusted part of grading)."""
-    plugin = grader_plugin.run(submissions)
+def judge(submissions: list[Submission], started: dict[str, float] | None = None,
+          assignment: Plugin | None = None) -> dict[str, Result]:
+    """Run the assignment's graders over its submissions (the trusted part of grading)."""
+    assignment = assignment or plugins.only()
+    plugin = grader_plugin.run(submissions, assignment)
     results: dict[str, Result] = {}
     now = time.perf_counter()
     for sub in submissions:
         records = [r for r in plugin.records if r.submission == sub.key]
         tests = [TestResult(f"{r.item}: {r.name}", r.item, round(r.points if r.passed else 0.0, 6), round(r.points, 6),
                             r.message or "passed") for r in records]
-        result = Result(sub.key, sub.seed, tests, now - (started or {}).get(sub.key, now))
+        result = Result(sub.key, sub.seed, tests, now - (started or {}).get(sub.key, now), items=dict(assignment.items),
+                        assignment=assignment.id)
         result.internal_errors = [r.internal_error for r in records if r.internal_error]
         result.broken = sub.broken
         if sub.raw is not None:
@@ -170,26 +176,28 @@ def setup_stopped(sub: Submission) -> dict | None:
     return None
 
 
-_judging_warm: set[int] = set()
+_judging_warm: set[tuple[str, int]] = set()
 
 
-def warm_up_judging(seed: int) -> None:
+def warm_up_judging(seed: int, assignment: Plugin | None = None) -> None:
     """Do once per process, ahead of the first batch, what the first judging would otherwise
     pay for: import the graders and torch, compute the reference values for this seed
     (each grader module's `warm_up`), and run one pytest session. Meant to run while the
     zygotes import on other cores; the scores are the same either way."""
-    if seed in _judging_warm:
+    assignment = assignment or plugins.only()
+    if (str(assignment.folder), seed) in _judging_warm:
         return
-    for module in grader_modules():
+    for module in assignment.grader_modules():
         getattr(module, "warm_up", lambda seed: None)(seed)
-    judge([Submission("warm-up", seed, broken="warming up the graders")])
-    _judging_warm.add(seed)
+    judge([Submission("warm-up", seed, broken="warming up the graders")], assignment=assignment)
+    _judging_warm.add((str(assignment.folder), seed))
 
 
 def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: int = planning.DEFAULT_SEED,
                  limits: sandbox.Limits = sandbox.Limits(), unsafe: bool = False, workers: int = 1,
                  batch: int = 16, pool: sandbox.WarmPool | None = None,
-                 runner: Callable[..., Submission] | None = None, course: Course = COURSE) -> Iterator[Result]:
+                 runner: Callable[..., Submission] | None = None, course: Course = COURSE,
+                 assignment: str | None = None) -> Iterator[Result]:
     """Grade (key, load-notebook) pairs with `workers` sandboxes at once; yield results in batches.
 
     Sandbox runs happen in worker threads (each waits on its own sandboxed process); the graders
@@ -198,7 +206,8 @@ def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: in
     from autograder.gradingconfig import settings_of
 
     settings = settings_of(limits, unsafe)
-    source = planning.SourceOrder.of(course)
+    plugin = plugins.get(assignment, course) if assignment else plugins.only(course)
+    source = planning.SourceOrder.of(course, plugin)
     run = runner or (lambda key, nb, slot: run_submission(key, nb, seed=seed, limits=limits, unsafe=unsafe,
                                                           slot=slot, source=source, pool=pool))
     started: dict[str, float] = {}
@@ -223,7 +232,7 @@ def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: in
     with ThreadPoolExecutor(max_workers=max(1, workers)) as executor:
         pending = {executor.submit(job, key, load) for key, load in notebooks}
         if pending:
-            warm_up_judging(seed)  # while the first sandboxes (or the zygotes) start
+            warm_up_judging(seed, plugin)  # while the first sandboxes (or the zygotes) start
         done_subs: list[Submission] = []
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -231,20 +240,23 @@ def grade_stream(notebooks: Iterable[tuple[str, Callable[[], Any]]], *, seed: in
             # Batches share one pytest session; once every remaining submission is already
             # running, each is judged as it comes, so the run does not end on a long batch.
             if len(done_subs) >= batch or len(pending) <= max(1, workers):
-                for result in judge(done_subs, started).values():
+                for result in judge(done_subs, started, plugin).values():
                     result.settings = settings
                     yield result
                 done_subs = []
 
 
 def grade(notebooks: dict[str, Any], *, seed: int = planning.DEFAULT_SEED, limits: sandbox.Limits = sandbox.Limits(),
-          unsafe: bool = False, workers: int = 1, warm: bool = False) -> dict[str, Result]:
-    """Grade notebooks (key -> bytes, text or NotebookNode); `warm` forks them from zygotes."""
+          unsafe: bool = False, workers: int = 1, warm: bool = False, assignment: str | None = None,
+          course: Course = COURSE) -> dict[str, Result]:
+    """Grade notebooks (key -> bytes, text or NotebookNode) of `assignment` (default: the course's
+    only graded one); `warm` forks them from zygotes."""
     pool = sandbox.warm_pool(workers, unsafe) if warm else None
     try:
         items = [(key, (lambda nb=nb: nb)) for key, nb in notebooks.items()]
         return {r.key: r for r in grade_stream(items, seed=seed, limits=limits, unsafe=unsafe, workers=workers,
-                                               batch=len(items) or 1, pool=pool)}
+                                               batch=len(items) or 1, pool=pool, course=course,
+                                               assignment=assignment)}
     finally:
         if pool is not None:
             pool.close()

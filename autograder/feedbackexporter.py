@@ -24,7 +24,7 @@ import nbgrader
 from jinja2 import DictLoader, FileSystemLoader
 from traitlets import default
 
-from autograder.graders import ITEM_CELLS
+from autograder import plugins
 from autograder.sandboxautograde import SanitizingHTMLExporter
 
 # nbgrader's templates folder, so that ours can extend 'feedback/index.html.j2'
@@ -109,7 +109,15 @@ div.nbgrader_cell .panel-heading { height: auto; display: flow-root; }  /* holds
 """
 
 _SELF_CHECK_TITLE = re.compile(r"#\s*Self-check:\s*(.*?)\s*(?:\(\d+(?:\.\d+)? points?\))?\s*$")
-_ITEMS = {cell: item for item, cell in ITEM_CELLS.items()}
+
+
+def _item_of(grade_id: str) -> str:
+    """The item a test cell holds the points of, in the assignment plug-in that has that cell."""
+    for assignment in plugins.known():
+        item = plugins.get(assignment).item_of_cell(grade_id)
+        if item is not None:
+            return item
+    return grade_id
 
 
 def is_test_cell(cell) -> bool:
@@ -122,7 +130,7 @@ def item_title(cell) -> str:
     """How the summary names a graded test cell: the item, and the title of its self-check
     ("# Self-check: ResidualBlock output shapes (3 points)" on its first line) where it has one."""
     grade_id = cell["metadata"]["nbgrader"]["grade_id"]
-    item = _ITEMS.get(grade_id, grade_id)
+    item = _item_of(grade_id)
     first = (cell.get("source") or "").lstrip().split("\n", 1)[0]
     title = _SELF_CHECK_TITLE.fullmatch(first)
     return f"{item}: {title.group(1)}" if title and title.group(1) else item

@@ -99,9 +99,18 @@ def bundle_files(course: Course = COURSE, assignment: str = ASSIGNMENT) -> dict[
     files: dict[str, Path] = {name: FILES / name for name in SCRIPTS}
     files["nbgrader_config.py"] = course.config_file
     package = Path(__file__).resolve().parent
-    for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            files[str(Path(package.name) / path.relative_to(package))] = path
+    from autograder import plugins
+
+    plugin = plugins.get(assignment, course)
+    folders = [package, plugin.folder]  # the engine, and the assignment's plug-in (its graders)
+    for folder in folders:
+        top = package.parent if folder == package else plugin.folder.parent.parent
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files[str(path.relative_to(top))] = path
+    init = plugin.folder.parent / "__init__.py"
+    if init.is_file():
+        files[f"{plugins.PACKAGE}/__init__.py"] = init
     for folder in (course.source(assignment), course.release(assignment)):
         if not folder.is_dir():
             raise BundleError(f"{folder} is missing: the zip needs the assignment's source and its release "
@@ -246,13 +255,13 @@ def run(layout: Layout = Layout()) -> int:
     if isolation.refused:
         return _write(layout, refusal(CANNOT_ISOLATE, {"seed": config["seed"], "isolation": isolation.description}))
     data = grade(notebook, layout, isolation, seed=int(config["seed"]), hidden=config["hidden_visibility"],
-                 settings=config.get("settings") or {})
+                 settings=config.get("settings") or {}, assignment=str(config["assignment"]))
     data["execution_time"] = round(time.perf_counter() - started, 3)
     return _write(layout, data)
 
 
 def grade(notebook: Path, layout: Layout, isolation: Isolation, *, seed: int, hidden: str,
-          settings: dict | None = None) -> dict:
+          settings: dict | None = None, assignment: str | None = None) -> dict:
     """Grade with the engine, as `autograder grade` does; results.json's content. `settings`: the
     bundle's grading limits, in GradingConfig's names."""
     from autograder import engine, gradingconfig, results, sandbox
@@ -270,7 +279,7 @@ def grade(notebook: Path, layout: Layout, isolation: Isolation, *, seed: int, hi
         sys.executable = str(student_launcher(layout.work))
     try:
         result = engine.grade({notebook.name: notebook.read_bytes()}, seed=seed, limits=limits,
-                              unsafe=isolation.unsafe)[notebook.name]
+                              unsafe=isolation.unsafe, assignment=assignment)[notebook.name]
     finally:
         sys.executable = executable
         if isolation.unsafe:

@@ -1,20 +1,22 @@
 """InlineSelfChecks: the self-checks' helpers, copied into the student's notebook at release.
 
-The source notebook's helper cell imports them:
+The source notebook's helper cell imports them from its assignment's plug-in:
 
-    from autograder.selfcheck import *
+    from assignments.notebook10.selfcheck import *
 
 Registered in ``nbgrader_config.py`` first in ``GenerateAssignment.preprocessors`` and
-``GenerateSolution.preprocessors``, this replaces that line with the source of
-autograder/graders/messages.py and autograder/selfcheck.py (docstrings and imports of this package
-left out), inside one function whose locals they become; the cell then binds only the self-checks'
-entry points. So the release runs anywhere (Colab included) without this package, a self-check
-words each mistake with the graders' own code, and a student's own names cannot change it.
+``GenerateSolution.preprocessors``, this replaces that line with the source of the modules the
+plug-in lists in ``SELF_CHECKS`` (its graders' messages, then the self-check module; docstrings
+and imports of the plug-ins and of this package left out), inside one function whose locals they
+become; the cell then binds only the self-check module's ``ENTRY_POINTS``. So the release runs
+anywhere (Colab included) without this package, a self-check words each mistake with the graders'
+own code, and a student's own names cannot change it.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 from typing import Any
@@ -22,14 +24,12 @@ from typing import Any
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
-PACKAGE = Path(__file__).parent
-MODULES = (PACKAGE / "graders" / "messages.py", PACKAGE / "selfcheck.py")  # in this order
-IMPORT_LINE = re.compile(r"^from autograder\.selfcheck import \*.*$", re.MULTILINE)
+IMPORT_LINE = re.compile(r"^from assignments\.(\w+)\.selfcheck import \*.*$", re.MULTILINE)
 WRAPPER = "_self_check_helpers"
 
 
 def module_body(path: Path) -> str:
-    """The module's source without its docstring and without its imports from this package."""
+    """The module's source without its docstring and without its imports of the plug-ins or this package."""
     source = path.read_text()
     tree = ast.parse(source)
     lines = source.splitlines()
@@ -37,7 +37,7 @@ def module_body(path: Path) -> str:
     for node in tree.body:
         docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and \
             isinstance(node.value.value, str) and node is tree.body[0]
-        ours = isinstance(node, ast.ImportFrom) and (node.module or "").startswith("autograder")
+        ours = isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in ("autograder", "assignments")
         if docstring or ours:
             drop.update(range(node.lineno - 1, node.end_lineno))
             if ours and node.lineno >= 2 and lines[node.lineno - 2].lstrip().startswith("#"):
@@ -46,20 +46,24 @@ def module_body(path: Path) -> str:
     return re.sub(r"\n{3,}", "\n\n\n", "\n".join(kept)).strip("\n")
 
 
-def helpers_source() -> str:
-    """The two modules as one function's body, and the line that binds its entry points."""
-    from autograder.selfcheck import ENTRY_POINTS
+def helpers_source(assignment: str) -> str:
+    """The plug-in's self-check modules as one function's body, and the line that binds its entry points."""
+    from autograder import plugins
 
-    body = "\n\n".join(module_body(path) for path in MODULES)
+    plugin = plugins.get(assignment)
+    files = [Path(name) for name in plugin.self_checks]
+    entry_points = importlib.import_module(f"{plugin.module}.selfcheck").ENTRY_POINTS
+    body = "\n\n".join(module_body(plugin.folder / name) for name in files)
     indented = "\n".join(("    " + line) if line.strip() else "" for line in body.splitlines())
-    names = ", ".join(ENTRY_POINTS)
-    return (f"# ---- the grader's own code: autograder/graders/messages.py and autograder/selfcheck.py ----\n"
+    names = ", ".join(entry_points)
+    shown = " and ".join(f"assignments/{assignment}/{name.as_posix()}" for name in files)
+    return (f"# ---- the grader's own code: {shown} ----\n"
             f"def {WRAPPER}():\n{indented}\n    return {names}\n\n\n{names} = {WRAPPER}()\n")
 
 
 def inline(source: str) -> str:
-    """A cell's source with `from autograder.selfcheck import *` replaced by the helpers' code."""
-    return IMPORT_LINE.sub(lambda match: helpers_source(), source)
+    """A cell's source with `from assignments.ID.selfcheck import *` replaced by the helpers' code."""
+    return IMPORT_LINE.sub(lambda match: helpers_source(match.group(1)), source)
 
 
 class InlineSelfChecks(Preprocessor):

@@ -16,8 +16,9 @@ from typing import Any, Callable
 import nbformat
 from IPython.core.inputtransformer2 import TRANSFORM_LOOP_LIMIT, TransformerManager
 
-from autograder.course import COURSE, NOTEBOOK, Course
-from autograder.graders import grader_modules
+from autograder import plugins
+from autograder.course import COURSE, Course
+from autograder.plugins import Plugin
 from autograder.inlineselfchecks import inline
 
 DEFAULT_SEED = 20261126
@@ -56,10 +57,12 @@ class SourceOrder:
     tests: frozenset[str]
     points: dict[str, float]
     demos: frozenset[str] = frozenset()
+    plugin: Plugin | None = None  # the assignment's graders (None: the course's only one)
 
     @classmethod
-    def of(cls, course: Course = COURSE) -> "SourceOrder":
-        nb = nbformat.read(course.source() / NOTEBOOK, as_version=4)
+    def of(cls, course: Course = COURSE, plugin: Plugin | None = None) -> "SourceOrder":
+        plugin = plugin or plugins.only(course)
+        nb = nbformat.read(course.source(plugin.id) / plugin.notebook, as_version=4)
         order, tests, pts, demos = [], set(), {}, set()
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
@@ -71,11 +74,11 @@ class SourceOrder:
             elif cell.cell_type == "code":  # as released (the self-checks' helpers copied in)
                 demos.add(inline(cell.source).strip())
         # and as the students received them: the release of an older version of this package
-        released = course.release() / NOTEBOOK
+        released = course.release(plugin.id) / plugin.notebook
         if released.is_file():
             demos |= {c.source.strip() for c in nbformat.read(released, as_version=4).cells
                       if c.cell_type == "code" and "grade_id" not in c.metadata.get("nbgrader", {})}
-        return cls(tuple(order), frozenset(tests), pts, frozenset(demos))
+        return cls(tuple(order), frozenset(tests), pts, frozenset(demos), plugin)
 
 
 def read_notebook(raw: bytes | str | nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -177,7 +180,7 @@ def build(nb: nbformat.NotebookNode, seed: int = DEFAULT_SEED, source: SourceOrd
           cell_seconds: float = 30.0) -> dict:
     """The plan for one notebook (see runner.py); `cells[i]["nb_index"]` maps back to the notebook."""
     source = source or SourceOrder.of()
-    modules = {m.CELL: m for m in grader_modules()}
+    modules = {m.CELL: m for m in (source.plugin or plugins.only()).grader_modules()}
     position = {gid: i for i, gid in enumerate(source.order)}
     pending = [t for t in source.order if t in source.tests]
     cells: list[dict] = []
@@ -208,7 +211,8 @@ def build(nb: nbformat.NotebookNode, seed: int = DEFAULT_SEED, source: SourceOrd
                       "demo": gid is None and text.strip() in source.demos})
     flush(len(source.order) + 1)
     _mark_skippable(cells)
-    return {"cells": cells, "worlds": ["real", "counterfactual"], "cell_seconds": cell_seconds, "seed": seed}
+    return {"cells": cells, "worlds": ["real", "counterfactual"], "cell_seconds": cell_seconds, "seed": seed,
+            "assignment": (source.plugin or plugins.only()).id}
 
 
 class _OverBudget(Exception):

@@ -652,8 +652,20 @@ def probe_device(spec, pre, ctx, blobs):
 
 # ---- the grader's calls -------------------------------------------------------------------------------
 
+PLUGINS = {}  # assignment id -> the namespace of its sandbox-side probes (runner.load_core fills it)
+_ACTIVE = [None]  # the probes of the plan's assignment: PREPARE (op -> seeded values), OPS (op -> check)
+
+
+def _plugin_table(name):
+    plugin = _ACTIVE[0]
+    table = plugin.get(name) if type(plugin) is dict else None
+    return table if type(table) is dict else {}
+
+
 def make_probes(plan, world):
     """The seeded values for every check this world runs, made before any notebook code."""
+    _ACTIVE[0] = PLUGINS.get(plan.get("assignment"))
+    prepare = _plugin_table("PREPARE")
     pre = {}
     for cell in plan["cells"]:
         if cell["kind"] != "probe" or world not in cell["worlds"]:
@@ -662,7 +674,9 @@ def make_probes(plan, world):
             if world not in spec.get("worlds", cell["worlds"]):
                 continue
             op = spec["op"]
-            if op == "block_shapes":
+            if op in prepare:
+                pre[spec["id"]] = prepare[op](spec)
+            elif op == "block_shapes":
                 cin, cout = spec["args"][0], spec["args"][1]
                 stride = spec["args"][2] if len(spec["args"]) > 2 else 1
                 pre[spec["id"]] = {"x1": _make_input(spec["input"], spec["seed"]),
@@ -698,7 +712,10 @@ def _run(spec, pre, ctx, world, mode, blobs, cls):
     op = spec["op"]
     _set_grad_enabled(False)
     try:
-        if op in _OPS:
+        plugin_ops = _plugin_table("OPS")
+        if op in plugin_ops:
+            out = plugin_ops[op](spec, pre[spec["id"]], ctx, blobs, cls)
+        elif op in _OPS:
             out = _OPS[op](spec, pre[spec["id"]], ctx, cls, blobs)
         elif op in _NS_OPS:
             out = _NS_OPS[op](spec, pre[spec["id"]], ctx, blobs)

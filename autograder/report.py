@@ -32,8 +32,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.course import COURSE, NOTEBOOK, Course
-from autograder.graders import ITEM_CELLS
+from autograder import plugins
+from autograder.course import COURSE, Course
 
 TOP_MESSAGES = 10
 
@@ -170,11 +170,8 @@ _EXC_IN_PARENS = re.compile(r"\(([A-Z]\w*(?:Error|Exception|Exit|Interrupt)): [^
 def _case_parts() -> list[tuple[re.Pattern, str]]:
     """What names one check's case rather than the student's mistake, taken from the graders
     themselves: a message that differs only there is one mistake met in several cases."""
-    from autograder.graders import test_residual_block_shapes as shapes
-    from autograder.graders import test_shortcut_projection as projection
-
-    labels = [label for label, *_ in shapes.HIDDEN_CASES.values()]
-    labels += [label for label, *_ in projection.PROJECTION_CASES.values()]
+    labels = [label for assignment in plugins.known() for module in plugins.get(assignment).grader_modules()
+              for label in getattr(module, "CASE_LABELS", ())]  # each grader module's names of its cases
     alternatives = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
     return [
         (re.compile(alternatives), "\u2026"),
@@ -255,11 +252,9 @@ def results_path(course: Course, student: str, assignment: str) -> Path:
     return course.results(student, assignment)
 
 
-def load(course: Course = COURSE, assignment: str = "notebook10", db_url: str | None = None) -> ClassRecord:
+def load(course: Course, assignment: str, db_url: str | None = None) -> ClassRecord:
     """The class as the gradebook (scores) and the results files (checks) record it."""
     from nbgrader.api import Gradebook, MissingEntry
-
-    from autograder.results import item_of_cell
 
     if assignment not in course.assignments():
         raise ReportError(f"no assignment {assignment!r} in {course.source().parent}.")
@@ -268,6 +263,11 @@ def load(course: Course = COURSE, assignment: str = "notebook10", db_url: str | 
             raise ReportError(f"no gradebook at {course.gradebook}: grade the class first "
                               f"(autograder autograde {assignment}), or give --course the course folder.")
         db_url = f"sqlite:///{course.gradebook}"
+    try:
+        items = plugins.get(assignment, course).items
+    except plugins.NoPlugin:
+        items = {}  # graded without this package's graders: the gradebook's cells are the items
+    item_of_cell = {cell: item for item, cell in items.items()}.get
     record = ClassRecord(assignment, [], {})
     with Gradebook(db_url) as gb:
         try:
@@ -293,7 +293,7 @@ def load(course: Course = COURSE, assignment: str = "notebook10", db_url: str | 
     if not record.students:
         raise ReportError(f"the gradebook has no submissions of {assignment!r} yet: grade them first "
                           f"(autograder autograde {assignment}).")
-    order = {item: i for i, item in enumerate(ITEM_CELLS)}
+    order = {item: i for i, item in enumerate(items)}
     record.items.sort(key=lambda i: (order.get(i, len(order)), i))
     record.students.sort(key=lambda s: s.student)
     for rec in record.students:
@@ -362,7 +362,7 @@ def sites_match_source(course: Course, assignment: str) -> str | None:
     from autograder.assignment import blank_sites
 
     try:
-        found = [(s.grade_id, s.answers) for s in blank_sites(course.source(assignment) / NOTEBOOK)]
+        found = [(s.grade_id, s.answers) for s in blank_sites(course.source(assignment) / Course.notebook(assignment))]
     except (OSError, ValueError) as exc:
         return f"the source notebook could not be read ({exc})"
     mapped = [(s.cell, s.answers) for s in SITES]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 from autograder.engine import Result, TestResult
-from autograder.graders import ITEM_CELLS
 
 PASS, FAIL = "PASS", "FAIL"
 STUDENT_REVIEW_NOTE = "Your instructor will also look at this submission before the grade is final."
@@ -96,5 +95,6 @@ def timed_out_text(cell: dict) -> str:
     return TIMED_OUT.format(seconds=cell["seconds"], where=where)
 
 
-def item_of_cell(grade_id: str) -> str | None:
-    return next((k for k, c in ITEM_CELLS.items() if c == grade_id), None)
+def item_of_cell(result: Result, grade_id: str) -> str | None:
+    """The item whose points the test cell `grade_id` holds, in the result's assignment."""
+    return next((k for k, c in result.items.items() if c == grade_id), None)

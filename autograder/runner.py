@@ -33,17 +33,44 @@ import types
 MAX_PLAN_BYTES = 4 << 20
 HERE = os.path.dirname(os.path.abspath(__file__))
 PACKAGE = __package__ or "nb10_sandbox"
-_PRIVATE_SOURCES = ("core", "probe")
+PLUGINS = "plugins"  # plugins/ID/: an assignment's sandbox-side files (its probes.py and what it imports)
+
+
+def _plugin_ids() -> tuple[str, ...]:
+    try:
+        names = sorted(os.listdir(os.path.join(HERE, PLUGINS)))
+    except OSError:
+        return ()
+    return tuple(n for n in names if os.path.isfile(os.path.join(HERE, PLUGINS, n, "probes.py")))
+
+
+# The grader-side modules executed privately (load_core): the generic ones, then each assignment's probes.
+_PRIVATE_SOURCES = ("core", "probe") + tuple(f"{PLUGINS}.{i}.probes" for i in _plugin_ids())
 _compiled: dict[str, types.CodeType] = {}
+
+
+def _private_path(name: str) -> str:
+    return os.path.join(HERE, *name.split(".")) + ".py"
 
 
 def _compile_private() -> None:
     """The grader-side modules' code, compiled once (a warm zygote's forks may not find the files)."""
     for name in _PRIVATE_SOURCES:
         if name not in _compiled:
-            path = os.path.join(HERE, f"{name}.py")
+            path = _private_path(name)
             with open(path, encoding="utf-8") as f:
                 _compiled[name] = compile(f.read(), path, "exec", dont_inherit=True)
+
+
+def _import_plugins() -> None:
+    """Each assignment's sandbox-side modules other than its probes (its seeded contract), imported
+    as usual: the private probes import them."""
+    import importlib
+
+    for assignment in _plugin_ids():
+        for name in sorted(os.listdir(os.path.join(HERE, PLUGINS, assignment))):
+            if name.endswith(".py") and name not in ("probes.py", "__init__.py"):
+                importlib.import_module(f"{PACKAGE}.{PLUGINS}.{assignment}.{name[:-3]}")
 
 
 def warm_up() -> None:
@@ -59,6 +86,8 @@ def warm_up() -> None:
     import torchvision
 
     from . import seeded, standin, student_side  # noqa: F401  (a warm fork may not find these files any more)
+
+    _import_plugins()
 
     with torch.no_grad():
         torchvision.models.resnet18(weights=None).eval()(torch.zeros(1, 3, 32, 32))
@@ -147,20 +176,22 @@ def _pass_through_codes() -> frozenset:
 
 
 def load_core() -> tuple[dict, dict]:
-    """core.py and probe.py executed into fresh module namespaces whose builtins are a copy made
-    now, before any notebook code: replacing a builtin later changes nothing they call. The
-    modules are not left in sys.modules."""
+    """core.py, probe.py and each assignment's probes executed into fresh module namespaces whose
+    builtins are a copy made now, before any notebook code: replacing a builtin later changes
+    nothing they call. The modules are not left in sys.modules. The assignments' probes are handed
+    to probe.py (its PLUGINS, by assignment id)."""
     import builtins
 
     _compile_private()
+    _import_plugins()
     private_builtins = dict(builtins.__dict__)
     namespaces = {}
     saved = {name: sys.modules.get(f"{PACKAGE}.{name}") for name in _PRIVATE_SOURCES}
     try:
         for name in _PRIVATE_SOURCES:
             module = types.ModuleType(f"{PACKAGE}.{name}")
-            module.__dict__.update(__builtins__=private_builtins, __package__=PACKAGE,
-                                   __file__=os.path.join(HERE, f"{name}.py"))
+            package = f"{PACKAGE}.{name.rsplit('.', 1)[0]}" if "." in name else PACKAGE
+            module.__dict__.update(__builtins__=private_builtins, __package__=package, __file__=_private_path(name))
             sys.modules[module.__name__] = module  # so that probe's `from .core import ...` gets this core
             exec(_compiled[name], module.__dict__)
             namespaces[name] = module.__dict__
@@ -170,6 +201,8 @@ def load_core() -> tuple[dict, dict]:
                 sys.modules.pop(f"{PACKAGE}.{name}", None)
             else:
                 sys.modules[f"{PACKAGE}.{name}"] = old
+    namespaces["probe"]["PLUGINS"].update({name.split(".")[1]: namespaces[name] for name in _PRIVATE_SOURCES
+                                           if name.startswith(f"{PLUGINS}.")})
     return namespaces["core"], namespaces["probe"]
 
 
@@ -203,7 +236,7 @@ def run_world(world: str, plan: dict, fd: int, key: bytes, notes: list[str], oth
     import logging  # noqa: F401  (its currentframe is looked through by the guard)
 
     guard_args = (_trusted_roots(), _pass_through_codes(), os.path.join(os.path.dirname(inspect.getfile(
-        __import__("ctypes"))), ""), frozenset(os.path.join(HERE, f"{name}.py") for name in _PRIVATE_SOURCES))
+        __import__("ctypes"))), ""), frozenset(_private_path(name) for name in _PRIVATE_SOURCES))
     core["run_world"](world, plan, fd, key, shell, probe, guard_args, _hide_grader_modules, notes, others)
 
 

@@ -166,8 +166,28 @@ def bundle_dir() -> Path:
     here = Path(__file__).parent
     for name in BUNDLE_FILES:
         shutil.copy2(here / name, package / name)
+    for plugin in _sandbox_plugins():  # each assignment's sandbox side, as nb10_sandbox.plugins.ID
+        folder = package / "plugins" / plugin.id
+        folder.mkdir(parents=True)
+        (folder.parent / "__init__.py").write_text("")
+        (folder / "__init__.py").write_text("")
+        for name in plugin.sandbox_files:
+            shutil.copy2(plugin.folder / name, folder / Path(name).name)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
     os.chmod(root, 0o755)
     return root
+
+
+def _sandbox_plugins() -> list:
+    """The assignment plug-ins with a sandbox side (their SANDBOX files), of this repository and of
+    the course directory this process runs in."""
+    from autograder import plugins
+    from autograder.course import course_here
+
+    course = course_here()
+    found = [plugins.get(assignment, course) for assignment in plugins.known(course)]
+    return [p for p in found if p.sandbox_files]
 
 
 CLONE_NEWUSER = 0x10000000

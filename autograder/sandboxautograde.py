@@ -23,6 +23,7 @@ import re
 import stat
 import unicodedata
 from functools import wraps
+from pathlib import Path
 from typing import Any, ClassVar
 
 import bleach
@@ -32,7 +33,8 @@ from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Float, Integer
 
-from autograder import engine, gradingconfig, plan, results, sandbox
+from autograder import engine, gradingconfig, plan, plugins, results, sandbox
+from autograder.course import Course, course_here
 
 
 SKIPPED = ("[grader] Not run while grading: an unchanged demonstration cell from the assignment that no "
@@ -58,8 +60,15 @@ class SandboxAutograde(NbGraderPreprocessor):
         result = self.precomputed.get(student)
         if result is None:
             settings = gradingconfig.from_config(self.config)
+            course = self._course()
+            assignment = resources.get("nbgrader", {}).get("assignment")
+            try:
+                plugins.get(assignment, course)
+            except plugins.NoPlugin as exc:
+                self.log.error("%s", exc)
+                raise RuntimeError(str(exc)) from None
             result = engine.grade({student: nb}, seed=settings.seed, limits=settings.limits(),
-                                  unsafe=settings.unsafe_no_sandbox)[student]
+                                  unsafe=settings.unsafe_no_sandbox, assignment=assignment, course=course)[student]
         self.log.info("%s: %s / %s", student, result.score, result.max_score)
         if result.problem:
             self.log.warning("%s needs review: %s", student, result.problem)
@@ -72,13 +81,18 @@ class SandboxAutograde(NbGraderPreprocessor):
         resources.setdefault("nbgrader", {})["nb10_review"] = list(result.review)
         return nb, resources
 
+    def _course(self) -> Course:
+        """The course directory nbgrader runs in (its CourseDirectory.root), whose source/ the plan follows."""
+        root = self.config.get("CourseDirectory", {}).get("root") if "CourseDirectory" in self.config else None
+        return Course(Path(root).resolve()) if root else course_here()
+
     @staticmethod
     def _outputs(cell: Any, index: int, result: engine.Result, nb: Any = None) -> list:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
-        item = results.item_of_cell(grade_id)
+        item = results.item_of_cell(result, grade_id)
         if item is not None:
             text, score, _ = results.cell_report(result, item)
-            first = item == next(iter(results.ITEM_CELLS))
+            first = item == next(iter(result.items))
             if first and results.setup_stopped_text(result) and result.score < result.max_score:
                 text = results.setup_stopped_text(result) + "\n" + text
             if result.review and first:

@@ -41,8 +41,11 @@ class DaskRunner:
     """A `runner` for engine.grade_stream that sends each sandbox run to a Dask cluster."""
 
     def __init__(self, scheduler: str, *, seed: int, limits: sandbox.Limits, unsafe: bool = False,
-                 course: Course = COURSE) -> None:
+                 course: Course = COURSE, assignment: str | None = None) -> None:
         from distributed import Client
+
+        from autograder import plugins
+
 
         try:
             self.client = Client(scheduler, timeout="20s")
@@ -50,7 +53,8 @@ class DaskRunner:
             raise sandbox.SandboxUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {exc}. Start one with "
                                              "`dask scheduler` and workers with `dask worker ADDRESS`.") from None
         self.seed, self.limits, self.unsafe = seed, limits, unsafe
-        self.source = planning.SourceOrder.of(course)
+        self.source = planning.SourceOrder.of(
+            course, plugins.get(assignment, course) if assignment else plugins.only(course))
 
     @property
     def slots(self) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import standin
+from autograder import plugins, standin
 from autograder.course import COURSE, NOTEBOOK, Course
 from autograder.sandbox import Limits
 
@@ -37,6 +37,7 @@ CASES = Path(__file__).parent / "submissions"
 EXPECTED = json.loads((CASES / "expected.json").read_text())  # case name -> expected per-item scores and why
 # Shorter than the defaults so that the hanging cases do not make the suite crawl.
 TEST_LIMITS = Limits(cell_seconds=10, submission_seconds=60)
+ITEM_CELLS = plugins.get("notebook10").items  # item -> its test cell, in order
 
 
 @pytest.fixture(scope="session")

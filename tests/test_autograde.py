@@ -11,7 +11,7 @@ import pytest
 
 from autograder import assignment
 from autograder.course import NOTEBOOK
-from autograder.graders import ITEM_CELLS
+from tests.conftest import ITEM_CELLS
 from tests.conftest import CASES, EXPECTED, make_class
 
 CLASS = {f"st{i:02d}": case for i, case in enumerate([

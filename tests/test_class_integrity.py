@@ -30,7 +30,7 @@ import pytest
 
 from autograder import assignment, export, report
 from autograder.course import NOTEBOOK, REPO_ROOT, Course
-from autograder.graders import ITEM_CELLS
+from tests.conftest import ITEM_CELLS
 from tests.conftest import CASES, EXPECTED, TEST_LIMITS, copy_course, make_class
 
 CORRECT = "correct/correct_solution_as_released_success_score_full.ipynb"

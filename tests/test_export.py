@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from autograder import assignment, autograde, cli, export
-from autograder.graders import ITEM_CELLS
+from tests.conftest import ITEM_CELLS
 from tests.conftest import EXPECTED
 
 ITEMS = list(ITEM_CELLS)

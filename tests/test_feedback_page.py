@@ -9,7 +9,7 @@ import pytest
 
 from autograder import assignment, autograde, report
 from autograder.course import COURSE, NOTEBOOK
-from autograder.graders import ITEM_CELLS
+from tests.conftest import ITEM_CELLS
 from tests.conftest import make_class
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

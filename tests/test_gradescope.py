@@ -58,10 +58,12 @@ def test_the_zip_holds_what_gradescopes_specification_asks_for(tmp_path):
         archive.extractall(tmp_path / "source")
     assert {"setup.sh", "run_autograder"} <= names  # at the root, not under a folder
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
-    assert {"autograder/graders/test_shortcut_projection.py", "autograder/engine.py", "nbgrader_config.py",
+    assert {"assignments/notebook10/graders/shortcut_projection.py", "autograder/engine.py", "nbgrader_config.py",
             "source/notebook10/notebook10.ipynb", "release/notebook10/notebook10.ipynb"} <= names
     assert not any("__pycache__" in n for n in names)
+    settings = config.pop("settings")
     assert config == {"assignment": "notebook10", "seed": 20261126, "hidden_visibility": "hidden"}
+    assert settings["cell_seconds"] == 30.0 and settings["gpu"] == "auto"  # the course's (nbgrader_config.py)
     assert torch == ["torch==2.14.1", "torchvision==0.29.1"]
     assert "nbgrader==0.9.6" in rest and "torch" not in rest
     for script in ("setup.sh", "run_autograder"):

@@ -18,7 +18,7 @@ import os
 import pytest
 
 from autograder import engine
-from autograder.graders.test_residual_block_shapes import HIDDEN_CASES
+from assignments.notebook10.graders.residual_block_shapes import HIDDEN_CASES
 from tests.conftest import CASES, TEST_LIMITS
 
 LEAK_CASES = [
@@ -41,7 +41,8 @@ def _forms(numbers: tuple[int, ...] | list[int]) -> list[str]:
 def _visible_configurations() -> set[tuple[int, ...]]:
     """Configurations the grader's own messages name (the seed cases, the main path's and the
     shortcut's cases): not secret, whatever the notebook prints of them."""
-    from autograder.graders import blocks, test_residual_block_shapes as shapes
+    from assignments.notebook10.graders import blocks
+    from assignments.notebook10.graders import residual_block_shapes as shapes
 
     seen = {tuple(args) for args, _ in shapes.SEED_CASES.values()}
     return seen | {tuple(args) for args, _ in blocks.NUMERIC_CASES.values()}  # the main path's and the shortcut's

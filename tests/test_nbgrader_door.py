@@ -8,7 +8,7 @@ import pytest
 
 from autograder import assignment, engine
 from autograder.course import NOTEBOOK
-from autograder.graders import ITEM_CELLS
+from tests.conftest import ITEM_CELLS
 from tests.conftest import CASES, EXPECTED, TEST_LIMITS, make_class
 
 STUDENTS = {

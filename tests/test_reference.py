@@ -4,7 +4,7 @@ import torch
 import torchvision
 from torch import nn
 
-from autograder import reference
+from assignments.notebook10 import reference
 from autograder import seeded as probe
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from autograder import assignment, autograde
-from autograder.graders import ITEM_CELLS
+from tests.conftest import ITEM_CELLS
 from tests.conftest import EXPECTED, make_class
 
 CLASS = {

@@ -101,7 +101,7 @@ def test_only_the_grader_marks_a_stop_as_the_simulated_gpus_limit():
     in true words, when the same cell ran through on this machine; a mark the sandbox sent is dropped,
     and a stop the real run shares (or .numpy(), which a real GPU refuses too) is not marked."""
     from autograder.evidence import World
-    from autograder.graders.checks import device_related
+    from assignments.notebook10.graders.checks import device_related
     from autograder.submission import _mark_simulation_limits
 
     def error(message, **extra):

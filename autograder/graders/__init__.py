@@ -1,8 +1,9 @@
-"""Hidden graders: pytest tests, one module per graded cell, run in the trusted process.
+"""What every assignment's hidden graders use: failing a check with a message, and its points.
 
-Each module names its grade cell (``CELL``), the probes to run at that cell's place in the
-notebook (``probes(seed)``) and in which worlds (``WORLDS``), and tests that judge the
-evidence. Every test carries its points (``@points``); its name contains the item key.
+The graders themselves live in each assignment's plug-in folder (autograder/plugins.py): pytest
+tests, one module per graded cell, run in the trusted process. Each module names its grade cell
+(``CELL``), the probes to run at that cell's place in the notebook (``probes(seed)``) and in which
+worlds (``WORLDS``), and tests that judge the evidence. Every test carries its points (``@points``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import pytest
-
-ITEM_CELLS = {
-    "residual_block_shapes": "test_residual_block_shapes",
-    "shortcut_projection": "test_shortcut_projection",
-    "resnet18_adaptation": "test_resnet18_adaptation",
-    "device_placement": "test_device_placement",
-}
 
 
 class GradingFailure(pytest.fail.Exception):
@@ -42,11 +36,13 @@ def points(value: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return mark
 
 
-def grader_modules() -> list[Any]:
-    from autograder.graders import (
-        test_device_placement,
-        test_resnet18_adaptation,
-        test_residual_block_shapes,
-        test_shortcut_projection,
-    )
-    return [test_residual_block_shapes, test_shortcut_projection, test_resnet18_adaptation, test_device_placement]
+def evidence(submission: Any, probe_id: str, world: str = "real") -> dict:
+    """What the sandbox-side probe `probe_id` found in `world`; where there is nothing, the check
+    fails with the reason (the notebook could not be graded, or did not reach the probe)."""
+    if submission.broken:
+        fail(submission.broken)
+    run = submission.world(world)
+    result = run.probes.get(probe_id) if run else None
+    if result is None:
+        fail(submission.why_not_reached(probe_id, world))
+    return result

@@ -1,4 +1,4 @@
-"""The pytest plugin that feeds submissions to the graders and collects scores and messages."""
+"""The pytest plugin that feeds submissions to an assignment's graders and collects scores and messages."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from autograder.graders import ITEM_CELLS, GradingFailure
+from autograder.graders import GradingFailure
+from autograder.plugins import Plugin
 
-GRADERS_DIR = Path(__file__).parent
+PYTEST_INI = Path(__file__).parent / "pytest.ini"  # the graders' own pytest configuration
 INTERNAL_ERROR = ("The grader could not finish this check (an error in the grader, not in your notebook); "
                   "your instructor has been told and will grade it by hand.")
 
@@ -25,14 +26,10 @@ class Record:
     internal_error: str | None = None
 
 
-def _item(module_name: str) -> str:
-    cell = module_name.rsplit(".", 1)[-1]
-    return next(k for k, c in ITEM_CELLS.items() if c == cell)
-
-
 class GraderPlugin:
-    def __init__(self, submissions: list) -> None:
+    def __init__(self, submissions: list, assignment: Plugin) -> None:
         self.submissions = submissions
+        self.assignment = assignment
         self.records: list[Record] = []
         self.collection_errors: list[str] = []
 
@@ -58,14 +55,16 @@ class GraderPlugin:
                 message = str(call.excinfo.value)
             else:
                 message, internal = INTERNAL_ERROR, f"{name}: {call.excinfo.exconly()}\n{report.longreprtext[-3000:]}"
-        self.records.append(Record(item.callspec.params["submission"].key, name, _item(item.module.__name__),
+        item_key = self.assignment.item_of_cell(getattr(item.module, "CELL", None)) or item.module.__name__
+        self.records.append(Record(item.callspec.params["submission"].key, name, item_key,
                                    float(item.function.points), report.passed, message, internal))
 
 
-def run(submissions: list) -> GraderPlugin:
-    """Run every grader on every submission in one pytest session."""
-    plugin = GraderPlugin(submissions)
-    args = [str(GRADERS_DIR), "-c", str(GRADERS_DIR / "pytest.ini"), "--rootdir", str(GRADERS_DIR),
+def run(submissions: list, assignment: Plugin) -> GraderPlugin:
+    """Run every grader of the assignment on every submission in one pytest session."""
+    plugin = GraderPlugin(submissions, assignment)
+    graders = assignment.folder / "graders"
+    args = [*map(str, assignment.grader_files()), "-c", str(PYTEST_INI), "--rootdir", str(graders),
             "--import-mode=importlib", "-p", "no:terminal", "-W", "ignore",
             # these plugins run gc.collect() twice per session: seconds on a heap that holds torch
             "-p", "no:unraisableexception", "-p", "no:threadexception", "-p", "no:faulthandler", "-p", "no:logging"]

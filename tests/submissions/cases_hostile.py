@@ -274,7 +274,7 @@ for pattern in patterns:
                 stolen[path] = f.read()
         except OSError as exc:
             print("could not read", path, exc)
-for path in ("/work/main/gradebook.db", "/work/main/autograder/graders/test_shortcut_projection.py",
+for path in ("/work/main/gradebook.db", "/work/main/assignments/notebook10/graders/shortcut_projection.py",
              "/work/main/source/notebook10/notebook10.ipynb", "/proc/1/root/work/main/gradebook.db"):
     try:
         with open(path, "rb") as f:
@@ -286,7 +286,7 @@ for path, data in stolen.items():
     print(data[:300].decode("utf-8", "replace"))
 try:
     sys.path.insert(0, "/work/main")
-    from autograder import reference
+    from assignments.notebook10 import reference
     stolen["reference"] = reference
     print("imported the grader's reference code")
 except Exception as exc:

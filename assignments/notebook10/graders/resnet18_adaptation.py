@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from autograder import seeded as probe_side
-from autograder import reference
-from autograder.graders import fail, messages, points
-from autograder.graders.checks import close, describe_error, device_related, probe, result_or_error
+from assignments.notebook10 import reference
+from assignments.notebook10.graders import messages
+from autograder.graders import fail, points
+from assignments.notebook10.graders.checks import close, describe_error, device_related, probe, result_or_error
 
 CELL = "test_resnet18_adaptation"
 WORLDS = ["real", "counterfactual"]

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from autograder import reference
-from autograder.graders.checks import close, joins, probe, result_or_error
+from assignments.notebook10 import reference
+from assignments.notebook10.graders.checks import close, joins, probe, result_or_error
 
 # configuration -> (args, input shape); seed offsets are fixed by the order
 NUMERIC_CASES = {

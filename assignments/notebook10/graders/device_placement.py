@@ -21,8 +21,9 @@ import ast
 
 import pytest
 
-from autograder.graders import GradingFailure, fail, messages, points
-from autograder.graders.checks import device_related, probe, result_or_error
+from assignments.notebook10.graders import messages
+from autograder.graders import GradingFailure, fail, points
+from assignments.notebook10.graders.checks import device_related, probe, result_or_error
 
 CELL = "test_device_placement"
 WORLDS = ["real", "counterfactual"]

@@ -1,6 +1,6 @@
 """The visible self-checks' machinery: notebook side, next to the student's code.
 
-`autograder release` copies this module's source, after autograder/graders/messages.py's, into the
+`autograder release` copies this module's source, after graders/messages.py's, into the
 release's helper cell, inside one function whose locals they become (autograder/inlineselfchecks.py):
 the cell defines only ENTRY_POINTS, so a student's own `describe_layer` or `build` cannot change
 what the checks do. The source notebook imports this module instead.
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 
 # (the release's helper cell defines these just above; the source notebook imports them)
-from autograder.graders.messages import (DEMO_OUTPUTS, DEVICE_FIXES, DEVICE_WORDS, RESNET_BATCH, SHORTCUT_IS_X,
+from assignments.notebook10.graders.messages import (DEMO_OUTPUTS, DEVICE_FIXES, DEVICE_WORDS, RESNET_BATCH, SHORTCUT_IS_X,
                                          block_call, block_case_problem, demo_output_problem,
                                          device_choice_problem, identity_problem, join_problem,
                                          main_path_layers_problem, main_path_problem_text, name_missing,

@@ -1,0 +1,1 @@
+"""Assignment plug-ins: one folder per assignment (autograder/plugins.py says what a folder holds)."""
