@@ -666,7 +666,9 @@ def audit(ids: tuple[str, ...] | None = None, workers: int = 2, progress=print) 
     started = time.perf_counter()
     notebooks = {"control": notebook_with(control)}
     notebooks.update({m.id: notebook_with(dict(solution, **{m.cell: m.source})) for m in chosen})
-    results = engine.grade(notebooks, warm=True, workers=workers)
+    from autograder.course import ASSIGNMENT
+
+    results = engine.grade(notebooks, warm=True, workers=workers, assignment=ASSIGNMENT)
     grading_seconds = time.perf_counter() - started
 
     item_max = {k: full for k, (_, full) in results["control"].item_scores().items()}

@@ -73,8 +73,11 @@ class Result:
 
 def run_submission(key: str, notebook: Any, *, seed: int, limits: sandbox.Limits, unsafe: bool = False,
                    slot: int | None = None, source: planning.SourceOrder | None = None,
-                   pool: sandbox.WarmPool | None = None) -> Submission:
-    """Plan, sandbox run and evidence for one notebook (the untrusted part of grading)."""
+                   pool: sandbox.WarmPool | None = None, assignment: str | None = None) -> Submission:
+    """Plan, sandbox run and evidence for one notebook (the untrusted part of grading); `source`
+    (or else `assignment`, or else the course's only graded one) says what it is a notebook of."""
+    if source is None:
+        source = planning.SourceOrder.of(COURSE, plugins.get(assignment) if assignment else plugins.only())
     try:
         nb = planning.read_notebook(notebook)
     except planning.NotebookUnreadable as exc:

@@ -113,8 +113,8 @@ _SELF_CHECK_TITLE = re.compile(r"#\s*Self-check:\s*(.*?)\s*(?:\(\d+(?:\.\d+)? po
 
 def _item_of(grade_id: str) -> str:
     """The item a test cell holds the points of, in the assignment plug-in that has that cell."""
-    for assignment in plugins.known():
-        item = plugins.get(assignment).item_of_cell(grade_id)
+    for plugin in plugins.loadable():
+        item = plugin.item_of_cell(grade_id)
         if item is not None:
             return item
     return grade_id

@@ -119,9 +119,32 @@ def get(assignment: str, course: Course | None = None) -> Plugin:
     return _loaded[key]
 
 
+def loadable(course: Course | None = None) -> list[Plugin]:
+    """The plug-ins that load (one that does not is left out here: it can grade nothing, and is
+    refused with its reason where its assignment is asked for by name)."""
+    found = []
+    for assignment in known(course):
+        try:
+            found.append(get(assignment, course))
+        except Exception:
+            continue
+    return found
+
+
 def only(course: Course | None = None) -> Plugin:
     """The course's one graded assignment, for callers that name none; NoPlugin where it has several."""
     ids = known(course)
     if len(ids) != 1:
         raise NoPlugin(f"name the assignment to grade: this course has {len(ids)} with graders ({', '.join(ids)}).")
     return get(ids[0], course)
+
+
+def named_in(file_name: str, course: Course | None = None) -> str:
+    """The assignment a notebook file is of, by its name (notebook10.ipynb, notebook10-Copy1.ipynb),
+    else the course's only graded one; NoPlugin where neither says."""
+    stem = file_name.rsplit(".", 1)[0]
+    ids = [i for i in known(course) if stem == i or stem.startswith(f"{i}-") or stem.startswith(f"{i} ")]
+    if len(ids) == 1:
+        return ids[0]
+    return only(course).id
+

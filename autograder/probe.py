@@ -397,12 +397,19 @@ def main_parts_by_role(block, cin):
     if all(m is not None for m in parts.values()):
         return parts, "names"
     layers = [m for _, m in walk(block) if not children(m) and (derives(m, _Conv2d) or derives(m, _BatchNorm2d))]
+    runs = []
     for i in range(len(layers) - 3):
         a, b, c, d = layers[i:i + 4]
         if derives(a, _Conv2d) and derives(b, _BatchNorm2d) and derives(c, _Conv2d) and derives(d, _BatchNorm2d) \
                 and field(_idict(a), "in_channels") == cin \
                 and field(_idict(c), "in_channels") == field(_idict(a), "out_channels"):
-            return {"conv1": a, "bn1": b, "conv2": c, "bn2": d}, "roles"
+            runs.append({"conv1": a, "bn1": b, "conv2": c, "bn2": d})
+    # A shortcut made first can start a run too (its 1x1 conv and BN, then conv1 and bn1, when the
+    # channels stay the same): a run of two 3x3 convolutions is the main path, where there is one.
+    square = [r for r in runs if _ints(field(_idict(r["conv1"]), "kernel_size")) == [3, 3]
+              and _ints(field(_idict(r["conv2"]), "kernel_size")) == [3, 3]]
+    if runs:
+        return (square or runs)[0], "roles"
     return parts, "names"
 
 
@@ -576,16 +583,24 @@ def probe_shapes(spec, pre, ctx, blobs):
                                                 min(w, 5)))
                 entry["depends"] = depends_on(ctx, block, parts, small, pre.get(name))
             if exact_tensor(given):
-                again, _ = _forward(ctx, block, (given, given), train=training)
-                if again is not None and exact_tensor(again[0]) and exact_tensor(again[1]):
-                    with _DisableTorchFunction():
-                        entry["deterministic"] = bool(list(_size(again[0])) == list(_size(again[1])) and
-                                                      _allclose(again[0], again[1], rtol=1e-5, atol=1e-6))
+                # first in the mode the notebook left the block in; then in the other one, since a later
+                # cell may have switched it after the output was made (restored afterwards)
+                for attempt, train in enumerate((training, not training)):
+                    again, _ = _forward(ctx, block, (given, given), train=train)
+                    if again is None or not exact_tensor(again[0]) or not exact_tensor(again[1]):
+                        continue
+                    if attempt == 0:
+                        with _DisableTorchFunction():
+                            entry["deterministic"] = bool(list(_size(again[0])) == list(_size(again[1])) and
+                                                          _allclose(again[0], again[1], rtol=1e-5, atol=1e-6))
                     with _DisableTorchFunction():
                         a = _to(again[0], device="cpu")
                         b = _to(value, device="cpu")
                         entry["reproduced"] = bool(list(_size(a)) == list(_size(b)) and
                                                    _allclose(a, b, rtol=1e-4, atol=1e-5))
+                    if entry["reproduced"]:
+                        break
+                ctx["call"](JOB_SET_MODE, (block, training), ctx["cell_seconds"])
         out[name] = entry
     return out
 

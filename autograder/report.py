@@ -170,8 +170,12 @@ _EXC_IN_PARENS = re.compile(r"\(([A-Z]\w*(?:Error|Exception|Exit|Interrupt)): [^
 def _case_parts() -> list[tuple[re.Pattern, str]]:
     """What names one check's case rather than the student's mistake, taken from the graders
     themselves: a message that differs only there is one mistake met in several cases."""
-    labels = [label for assignment in plugins.known() for module in plugins.get(assignment).grader_modules()
-              for label in getattr(module, "CASE_LABELS", ())]  # each grader module's names of its cases
+    labels = []  # each grader module's names of its cases
+    for plugin in plugins.loadable():
+        try:
+            labels += [label for module in plugin.grader_modules() for label in getattr(module, "CASE_LABELS", ())]
+        except Exception:  # a plug-in whose graders do not import grades nothing: nothing of it to mask
+            continue
     alternatives = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
     return [
         (re.compile(alternatives), "\u2026"),

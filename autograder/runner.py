@@ -44,33 +44,50 @@ def _plugin_ids() -> tuple[str, ...]:
     return tuple(n for n in names if os.path.isfile(os.path.join(HERE, PLUGINS, n, "probes.py")))
 
 
-# The grader-side modules executed privately (load_core): the generic ones, then each assignment's probes.
-_PRIVATE_SOURCES = ("core", "probe") + tuple(f"{PLUGINS}.{i}.probes" for i in _plugin_ids())
+# The grader-side modules executed privately (load_core): the generic ones, and the probes of the
+# plan's assignment (its plug-in's plugins/ID/probes.py).
+_PRIVATE_SOURCES = ("core", "probe")
 _compiled: dict[str, types.CodeType] = {}
+
+
+def _private_sources(assignment: str | None = None) -> tuple[str, ...]:
+    plugin = f"{PLUGINS}.{assignment}.probes"
+    return _PRIVATE_SOURCES + ((plugin,) if assignment in _plugin_ids() else ())
 
 
 def _private_path(name: str) -> str:
     return os.path.join(HERE, *name.split(".")) + ".py"
 
 
-def _compile_private() -> None:
+def _compile_private(names: tuple[str, ...] = _PRIVATE_SOURCES) -> None:
     """The grader-side modules' code, compiled once (a warm zygote's forks may not find the files)."""
-    for name in _PRIVATE_SOURCES:
+    for name in names:
         if name not in _compiled:
             path = _private_path(name)
             with open(path, encoding="utf-8") as f:
                 _compiled[name] = compile(f.read(), path, "exec", dont_inherit=True)
 
 
-def _import_plugins() -> None:
-    """Each assignment's sandbox-side modules other than its probes (its seeded contract), imported
-    as usual: the private probes import them."""
+def _import_plugins(assignments: tuple[str, ...]) -> None:
+    """The assignments' sandbox-side modules other than their probes (their seeded contracts),
+    imported as usual: the private probes import them."""
     import importlib
 
-    for assignment in _plugin_ids():
+    for assignment in assignments:
         for name in sorted(os.listdir(os.path.join(HERE, PLUGINS, assignment))):
             if name.endswith(".py") and name not in ("probes.py", "__init__.py"):
                 importlib.import_module(f"{PACKAGE}.{PLUGINS}.{assignment}.{name[:-3]}")
+
+
+def _warm_plugins() -> None:
+    """Every assignment's sandbox side, ready before the fork; one that fails to load here fails
+    only its own submissions (when load_core loads it again for them)."""
+    for assignment in _plugin_ids():
+        try:
+            _import_plugins((assignment,))
+            _compile_private(_private_sources(assignment))
+        except Exception:
+            pass
 
 
 def warm_up() -> None:
@@ -87,7 +104,7 @@ def warm_up() -> None:
 
     from . import seeded, standin, student_side  # noqa: F401  (a warm fork may not find these files any more)
 
-    _import_plugins()
+    _warm_plugins()
 
     with torch.no_grad():
         torchvision.models.resnet18(weights=None).eval()(torch.zeros(1, 3, 32, 32))
@@ -175,20 +192,21 @@ def _pass_through_codes() -> frozenset:
     return frozenset(f.__code__ for f in functions if hasattr(f, "__code__"))
 
 
-def load_core() -> tuple[dict, dict]:
+def load_core(assignment: str | None = None) -> tuple[dict, dict]:
     """core.py, probe.py and each assignment's probes executed into fresh module namespaces whose
     builtins are a copy made now, before any notebook code: replacing a builtin later changes
-    nothing they call. The modules are not left in sys.modules. The assignments' probes are handed
-    to probe.py (its PLUGINS, by assignment id)."""
+    nothing they call. The modules are not left in sys.modules. The probes of `assignment` (the
+    plan's) are handed to probe.py (its PLUGINS, by assignment id)."""
     import builtins
 
-    _compile_private()
-    _import_plugins()
+    sources = _private_sources(assignment)
+    _compile_private(sources)
+    _import_plugins(tuple(name.split(".")[1] for name in sources if name.startswith(f"{PLUGINS}.")))
     private_builtins = dict(builtins.__dict__)
     namespaces = {}
-    saved = {name: sys.modules.get(f"{PACKAGE}.{name}") for name in _PRIVATE_SOURCES}
+    saved = {name: sys.modules.get(f"{PACKAGE}.{name}") for name in sources}
     try:
-        for name in _PRIVATE_SOURCES:
+        for name in sources:
             module = types.ModuleType(f"{PACKAGE}.{name}")
             package = f"{PACKAGE}.{name.rsplit('.', 1)[0]}" if "." in name else PACKAGE
             module.__dict__.update(__builtins__=private_builtins, __package__=package, __file__=_private_path(name))
@@ -201,7 +219,7 @@ def load_core() -> tuple[dict, dict]:
                 sys.modules.pop(f"{PACKAGE}.{name}", None)
             else:
                 sys.modules[f"{PACKAGE}.{name}"] = old
-    namespaces["probe"]["PLUGINS"].update({name.split(".")[1]: namespaces[name] for name in _PRIVATE_SOURCES
+    namespaces["probe"]["PLUGINS"].update({name.split(".")[1]: namespaces[name] for name in sources
                                            if name.startswith(f"{PLUGINS}.")})
     return namespaces["core"], namespaces["probe"]
 
@@ -222,7 +240,7 @@ def run_world(world: str, plan: dict, fd: int, key: bytes, notes: list[str], oth
 
     from . import student_side
 
-    core, probe = load_core()
+    core, probe = load_core(plan.get("assignment"))
     shell = InteractiveShell.instance()
     import signal as signal_module
     import _signal
@@ -236,7 +254,7 @@ def run_world(world: str, plan: dict, fd: int, key: bytes, notes: list[str], oth
     import logging  # noqa: F401  (its currentframe is looked through by the guard)
 
     guard_args = (_trusted_roots(), _pass_through_codes(), os.path.join(os.path.dirname(inspect.getfile(
-        __import__("ctypes"))), ""), frozenset(_private_path(name) for name in _PRIVATE_SOURCES))
+        __import__("ctypes"))), ""), frozenset(_private_path(name) for name in _private_sources(plan.get("assignment"))))
     core["run_world"](world, plan, fd, key, shell, probe, guard_args, _hide_grader_modules, notes, others)
 
 

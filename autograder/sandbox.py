@@ -185,9 +185,7 @@ def _sandbox_plugins() -> list:
     from autograder import plugins
     from autograder.course import course_here
 
-    course = course_here()
-    found = [plugins.get(assignment, course) for assignment in plugins.known(course)]
-    return [p for p in found if p.sandbox_files]
+    return [p for p in plugins.loadable(course_here()) if p.sandbox_files]
 
 
 CLONE_NEWUSER = 0x10000000

@@ -477,6 +477,43 @@ def _nothing(*args, **kwargs) -> None:
     return None
 
 
+class SimulatedEvent:
+    """torch.cuda.Event on the simulated GPU: records nothing; no time passes between two."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    record = wait = synchronize = _nothing
+
+    def query(self) -> bool:
+        return True
+
+    def elapsed_time(self, other) -> float:
+        return 0.0
+
+
+class SimulatedStream(SimulatedEvent):
+    """torch.cuda.Stream (and the current or default stream) on the simulated GPU: work on it is done."""
+
+    def wait_event(self, *args, **kwargs) -> None:
+        return None
+
+    wait_stream = wait_event
+
+    def record_event(self, event=None):
+        return event or SimulatedEvent()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *args) -> bool:
+        return False
+
+
+def _simulated_stream(*args, **kwargs) -> SimulatedStream:
+    return SimulatedStream()
+
+
 def enter_counterfactual() -> str:
     """Flip CUDA availability for this world; where CUDA is faked, tensors sent there land on
     PyTorch's data-less `meta` device. Runs on the notebook's thread (torch function modes are
@@ -503,6 +540,9 @@ def enter_counterfactual() -> str:
     for name in ("empty_cache", "synchronize", "reset_peak_memory_stats", "manual_seed", "manual_seed_all", "set_device",
                  "init"):
         setattr(torch.cuda, name, _nothing)
+    torch.cuda.Event, torch.cuda.Stream = SimulatedEvent, SimulatedStream
+    for name in ("current_stream", "default_stream", "stream"):
+        setattr(torch.cuda, name, _simulated_stream)
     _make_cuda_to_meta()().__enter__()
     return "cuda-simulated"
 
@@ -518,6 +558,21 @@ def _make_cuda_to_meta():
     functional_signature = inspect.signature(functional_batch_norm)
     verify_batch_size = getattr(torch.nn.functional, "_verify_batch_size", None)
     plain_tensor_types = (torch.Tensor, torch.nn.Parameter)
+
+    def cpu_copy(tensor):
+        """What a GPU tensor's .cpu() gives: a CPU tensor of its shape and type, here with zeros in it
+        (the simulated GPU holds no data), so that the copy is where it would be on a real machine."""
+        return torch.zeros(tuple(tensor.shape), dtype=tensor.dtype)  # (inside the mode's handler: not swapped)
+
+    def to_cpu(args, kwargs) -> bool:
+        """Whether a Tensor.to call sends a meta tensor (a simulated GPU's) to the CPU."""
+        if not args or type(args[0]) not in plain_tensor_types or args[0].device.type != "meta":
+            return False
+        target = kwargs.get("device", args[1] if len(args) > 1 else None)
+        if isinstance(target, torch.Tensor):
+            target = target.device
+        return (isinstance(target, str) and target.split(":")[0] == "cpu") or \
+            (isinstance(target, torch.device) and target.type == "cpu")
 
     def swap(value):
         """A GPU becomes meta; as on a machine with one GPU, any GPU but the first does not exist."""
@@ -572,6 +627,13 @@ def _make_cuda_to_meta():
             kwargs = {k: (swap_number(v) if k == "device" else swap(v)) for k, v in (kwargs or {}).items()}
             if func is torch.Tensor.to and len(args) > 1:
                 args = (args[0], swap_number(args[1])) + tuple(args[2:])
+            if func is torch.Tensor.cpu and args and type(args[0]) in plain_tensor_types and \
+                    args[0].device.type == "meta":
+                return cpu_copy(args[0])
+            if func is torch.Tensor.to and to_cpu(args, kwargs):
+                copy = cpu_copy(args[0])
+                dtype = kwargs.get("dtype") or next((a for a in args[1:] if isinstance(a, torch.dtype)), None)
+                return copy.to(dtype) if dtype is not None else copy
             if func is torch.Tensor.cuda:
                 if args[1:] and args[1] not in (None, 0) and not isinstance(args[1], (str, torch.device)):
                     raise RuntimeError("CUDA error: invalid device ordinal")

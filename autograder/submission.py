@@ -95,10 +95,13 @@ def _in_gpu_words(world: World) -> World:
 
 # What the meta device cannot do because it holds no data, where a real GPU can: read a number out
 # (.item(), float(), an if on a tensor), copy to the CPU, or an operation whose output size depends
-# on the data (a boolean mask, nonzero, unique). Not .numpy(), which fails on a real GPU too.
+# on the data (a boolean mask, nonzero, unique). Not .numpy(), which fails on a real GPU too. And a
+# CUDA call the simulation does not stand in for ("no NVIDIA driver"): in that run every tensor sent
+# to cuda lands on meta, so only such a call reaches the missing driver.
 META_LIMITS = re.compile(r"cannot be called on meta tensors|Cannot copy out of meta tensor|register_meta function for|"
                          r"attempted to run this operator with Meta tensors|a meta tensor without output_size|"
-                         r"from the 'Meta' backend|unsupported format string passed to Tensor\.__format__")
+                         r"from the 'Meta' backend|unsupported format string passed to Tensor\.__format__|"
+                         r"Found no NVIDIA driver on your system")
 SIMULATION_LIMIT = ("a real GPU runs this line, but the grader's simulated GPU holds no data to run it with; "
                     "what this cell makes after it was judged from your code")
 

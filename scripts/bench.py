@@ -134,11 +134,11 @@ def warm_latency(notebook: Path, repeats: int = 5) -> list[float]:
     pool = sandbox.warm_pool(1)
     try:
         item = [("warm-up", lambda: notebook.read_bytes())]
-        list(engine.grade_stream(item, pool=pool, batch=1))  # first one warms the graders too
+        list(engine.grade_stream(item, pool=pool, batch=1, assignment="notebook10"))  # first one warms the graders too
         times = []
         for _ in range(repeats):
             started = time.perf_counter()
-            list(engine.grade_stream([("timed", lambda: notebook.read_bytes())], pool=pool, batch=1))
+            list(engine.grade_stream([("timed", lambda: notebook.read_bytes())], pool=pool, batch=1, assignment="notebook10"))
             times.append(time.perf_counter() - started)
         return sorted(times)
     finally:

@@ -82,7 +82,7 @@ os.environ.setdefault(standin.ENV, str(COURSE.data_dir))
 if not standin.is_current(Path(os.environ[standin.ENV])):
     standin.write(Path(os.environ[standin.ENV]))
 started = time.monotonic()
-sub = engine.run_submission("source", (COURSE.source() / NOTEBOOK).read_bytes(), seed=3, limits=Limits(cell_seconds=60))
+sub = engine.run_submission("source", (COURSE.source() / NOTEBOOK).read_bytes(), seed=3, assignment="notebook10", limits=Limits(cell_seconds=60))
 raw = sub.raw
 print(f"{time.monotonic() - started:.1f} s; exit {raw.returncode}; killed {raw.killed}; notes {raw.notes}")
 print("stderr:", raw.stderr.decode(errors="replace")[-3000:])

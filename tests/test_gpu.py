@@ -44,7 +44,7 @@ def test_the_sandbox_is_shown_the_gpu():
 
 def test_the_solution_runs_on_the_real_gpu_in_one_world_and_on_the_cpu_in_the_other():
     """The instructor's own notebook, graded: full marks, and the evidence says where it ran."""
-    sub = engine.run_submission("source", (COURSE.source() / NOTEBOOK).read_bytes(), seed=3, limits=TEST_LIMITS)
+    sub = engine.run_submission("source", (COURSE.source() / NOTEBOOK).read_bytes(), seed=3, assignment="notebook10", limits=TEST_LIMITS)
     real, other = sub.world("real"), sub.world("counterfactual")
     assert (real.mode, real.cuda) == ("real", True), real
     assert (other.mode, other.cuda) == ("cuda-hidden", False), other
@@ -63,7 +63,7 @@ def test_the_solution_runs_on_the_real_gpu_in_one_world_and_on_the_cpu_in_the_ot
 def test_device_cases_score_as_expected_on_the_gpu(warm):
     if warm and os.geteuid() != 0:
         pytest.skip("the warm pool needs root")
-    graded = engine.grade({name: (CASES / name).read_bytes() for name in DEVICE_CASES}, limits=TEST_LIMITS,
+    graded = engine.grade({name: (CASES / name).read_bytes() for name in DEVICE_CASES}, assignment="notebook10", limits=TEST_LIMITS,
                           warm=warm, workers=2)
     for name in DEVICE_CASES:
         result = graded[name]
@@ -82,7 +82,7 @@ def test_every_case_scores_as_expected_on_the_gpu():
     if os.geteuid() != 0:
         pytest.skip("the warm pool needs root")
     workers = max(2, min(8, (os.cpu_count() or 2) // 2))
-    graded = engine.grade({name: (CASES / name).read_bytes() for name in EXPECTED}, limits=TEST_LIMITS,
+    graded = engine.grade({name: (CASES / name).read_bytes() for name in EXPECTED}, assignment="notebook10", limits=TEST_LIMITS,
                           warm=True, workers=workers)
     wrong = {}
     for name, case in EXPECTED.items():

@@ -66,7 +66,7 @@ def _shown(result: engine.Result) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def graded_leaks():
     notebooks = {name: (CASES / name).read_bytes() for name in LEAK_CASES}
-    return engine.grade(notebooks, limits=TEST_LIMITS, warm=True, workers=2)
+    return engine.grade(notebooks, assignment="notebook10", limits=TEST_LIMITS, warm=True, workers=2)
 
 
 def test_the_forms_looked_for_are_not_in_an_honest_feedback_by_accident():
@@ -88,7 +88,7 @@ def test_no_hidden_configuration_reaches_the_feedback(graded_leaks, name):
 def test_a_faked_sandbox_failure_is_not_graded_again_cold_and_is_flagged():
     if os.geteuid() != 0:
         pytest.skip("the warm sandbox (the door this attack goes through) needs root")
-    result = engine.grade({SPOOF_CASE: (CASES / SPOOF_CASE).read_bytes()}, limits=TEST_LIMITS, warm=True,
+    result = engine.grade({SPOOF_CASE: (CASES / SPOOF_CASE).read_bytes()}, assignment="notebook10", limits=TEST_LIMITS, warm=True,
                           workers=2)[SPOOF_CASE]
     assert not [note for note in result.notes if REGRADED_COLD in note], result.notes
     assert result.problem, "a notebook that writes the zygote's set-up error and exits 70 must be marked for review"

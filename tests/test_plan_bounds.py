@@ -83,7 +83,7 @@ def reference_marks(cells: list[dict]) -> list:
 @pytest.fixture(scope="module")
 def source():
     plugins.get("notebook10").grader_modules()  # a one-time import per process (torch): not the planning of a notebook
-    return plan.SourceOrder.of()
+    return plan.SourceOrder.of(COURSE, plugins.get("notebook10"))
 
 
 HELPERS = "# Self-check helpers."  # the release's first code cell: the self-checks' helpers (28 KB)
@@ -397,7 +397,7 @@ def test_just_under_a_cap_plans_quickly_and_just_over_is_refused_with_the_reason
 
 def test_a_refused_notebook_is_a_broken_submission_with_the_reason(source, demos):
     """The engine turns the refusal into a zero with the reason, before any sandbox runs."""
-    sub = engine.run_submission("huge", many_cells(release(), plan.MAX_CELLS + 1), seed=1, limits=TEST_LIMITS,
+    sub = engine.run_submission("huge", many_cells(release(), plan.MAX_CELLS + 1), seed=1, limits=TEST_LIMITS, assignment="notebook10",
                                 source=source)
     assert sub.raw is None and sub.plan is None
     assert sub.broken.startswith("This submission could not be graded: the notebook has 2,001 cells")

@@ -182,7 +182,7 @@ def test_a_warm_sandbox_that_fails_mid_request_is_dropped_and_the_submission_run
         gone.close()  # the "zygote" at the other end of this socket is gone
         pool.release((proc, dead))
         nb = (COURSE.source() / "notebook10.ipynb").read_bytes()
-        sub = engine.run_submission("x", nb, seed=1, limits=Limits(), pool=pool)
+        sub = engine.run_submission("x", nb, seed=1, limits=Limits(), pool=pool, assignment="notebook10")
         assert "the warm sandbox failed; this submission ran in a fresh bubblewrap sandbox" in sub.raw.notes
         assert sub.world("real").done
         with pytest.raises(sandbox.SandboxUnavailable):

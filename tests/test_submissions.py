@@ -74,7 +74,7 @@ def _integrity_cases() -> list[str]:
 @pytest.fixture(scope="session")
 def graded_cold():
     notebooks = {name: (CASES / name).read_bytes() for name in _integrity_cases()}
-    return engine.grade(notebooks, limits=TEST_LIMITS, warm=False, workers=2)
+    return engine.grade(notebooks, assignment="notebook10", limits=TEST_LIMITS, warm=False, workers=2)
 
 
 @pytest.mark.slow

@@ -77,7 +77,7 @@ def grade(batch_size: int) -> dict:
     for start in range(0, len(names), batch_size):
         batch = names[start:start + batch_size]
         began = time.perf_counter()
-        results = engine.grade({n: (CASE_DIR / n).read_bytes() for n in batch}, limits=TEST_LIMITS, warm=True,
+        results = engine.grade({n: (CASE_DIR / n).read_bytes() for n in batch}, assignment="notebook10", limits=TEST_LIMITS, warm=True,
                                workers=2)
         for name, result in results.items():
             raw[name] = {
@@ -91,7 +91,7 @@ def grade(batch_size: int) -> dict:
         print(f"graded {start + len(batch)}/{len(names)} ({time.perf_counter() - began:.0f} s)", file=sys.stderr)
     from autograder.sandbox import Limits
 
-    results = engine.grade({n: (CASE_DIR / n).read_bytes() for n in DEFAULT_LIMITS}, limits=Limits(), warm=True,
+    results = engine.grade({n: (CASE_DIR / n).read_bytes() for n in DEFAULT_LIMITS}, assignment="notebook10", limits=Limits(), warm=True,
                            workers=2)
     for name, result in results.items():
         raw["default-limits:" + name] = {

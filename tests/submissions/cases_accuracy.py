@@ -105,6 +105,27 @@ MAIN_PATH_AS_ONE_SEQUENTIAL = '''class ResidualBlock(nn.Module):
         return F.relu(self.residual(x) + self.shortcut(x))
 '''
 
+SHORTCUT_BEFORE_SEQUENTIAL_MAIN_PATH = '''class ResidualBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(out_channels),
+            )
+        self.residual = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+        )
+
+    def forward(self, x):
+        return F.relu(self.residual(x) + self.shortcut(x))
+'''
+
 ALWAYS_PROJECTS = BLOCK.replace(
     "        self.shortcut = nn.Sequential()\n        if stride != 1 or in_channels != out_channels:\n", "").replace(
     "            # x and F(x)", "        # x and F(x)").replace(
@@ -303,6 +324,30 @@ CORRECT = [
               "random.seed(42)\nnp.random.seed(42)\ntorch.manual_seed(42)\n"
               "torch.backends.cudnn.deterministic = True\n"),),
          why="warnings silenced and Python's, NumPy's and cuDNN's randomness fixed as well"),
+    Case("correct", "correct_shortcut_made_before_a_sequential_main_path_success_score_full",
+         (Replace("residual_block", SHORTCUT_BEFORE_SEQUENTIAL_MAIN_PATH),),
+         why="red team 14: the shortcut built before a main path written as one nn.Sequential; with equal channels "
+             "and stride 2 the projection's 1x1 conv and BN followed by conv1 and bn1 look like conv-BN-conv-BN, and "
+             "were taken for the main path (\"the shortcut is x itself\", 1/3 lost)"),
+    Case("correct", "correct_demo_blocks_switched_to_eval_afterwards_success_score_full",
+         (InsertAfter("residual_block_demo",
+                      "block_same_dim.eval()\nblock_change_dim.eval()\nwith torch.no_grad():\n"
+                      "    print(block_same_dim(input_tensor_1).shape, block_change_dim(input_tensor_2).shape)\n"),),
+         why="red team 14: a cell after the demo puts its blocks in eval mode; the outputs were made in train mode, "
+             "and rerunning the blocks only in the mode the notebook left them in could not reproduce them (0.5 lost)"),
+    Case("correct", "correct_forward_timed_with_cuda_events_success_score_full",
+         (Sub("resnet18_adaptation", "output = resnet_model(images)\n",
+              "if torch.cuda.is_available():\n"
+              "    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)\n"
+              "    start.record()\n"
+              "    output = resnet_model(images)\n"
+              "    end.record()\n"
+              "    torch.cuda.synchronize()\n"
+              "    print(f\"forward: {start.elapsed_time(end):.1f} ms\")\n"
+              "else:\n"
+              "    output = resnet_model(images)\n"),),
+         why="red team 14: the forward timed with CUDA events where there is a GPU (the usual way to time GPU code); "
+             "the simulated GPU had no torch.cuda.Event, and the stop was charged as a device mistake (0.25 lost)"),
 ]
 
 BUGS = [
@@ -573,6 +618,21 @@ BUGS = [
          expect={"device_placement": 1.5},
          why="images.to(device) without assigning the result (a tensor's .to is not in place): with a GPU the batch "
              "stays on the CPU and the model cannot take it. Batch and output in that world (2 x 0.25)"),
+    Case("bugs", "bug_final_activation_leaky_relu_score_partial",
+         (Sub("residual_block", FINAL, "        out = F.leaky_relu(out, 0.01)\n"),),
+         expect={"shortcut_projection": 2},
+         why="red team 14: the final activation is a leaky ReLU: how the shortcut joins is wrong (the shortcut "
+             "item's two join checks); the main path is right, and was charged too (2 x 0.5 more)"),
+    Case("bugs", "bug_shortcut_added_at_half_weight_score_partial",
+         (Sub("residual_block", ADD, "        out += 0.5 * self.shortcut(x)\n"),),
+         expect={"shortcut_projection": 2},
+         why="red team 14: the shortcut added at half weight: a join mistake only, charged to the main path as well"),
+    Case("bugs", "bug_output_moved_back_to_the_cpu_score_partial",
+         (Sub("resnet18_adaptation", "output = resnet_model(images)\n",
+              "output = resnet_model(images).detach().cpu()\n"),),
+         expect={"device_placement": 1.75},
+         why="red team 14: the output moved back to the CPU: on a GPU machine it is not on device (0.25); the "
+             "simulated GPU could not copy data back and excused it, so the two kinds of machine disagreed"),
 ]
 
 CASES = CORRECT + BUGS

@@ -218,6 +218,10 @@ def test_residual_block_shapes_main_path(submission, case):
             continue  # what forward adds to it cannot be seen (the shortcut item judges that); the main path
             # as forward computed it is right
         form = blocks.join_form(y, ref["M"], s if s is not None else ref["S"])
+        if form is None and isinstance(y, np.ndarray) and isinstance(outs.get("M_seen"), np.ndarray) \
+                and close(outs["M_seen"], ref["M"]):
+            continue  # the block joins its paths in a way no right block does (a leaky final activation, a
+            # scaled shortcut): the shortcut item charges that; the main path as forward computed it is right
         if form is None:
             problem = main_path_problem(result, cin, cout, stride)
             if problem.startswith(GENERIC):
