@@ -17,7 +17,7 @@ import nbformat
 
 from autograder import standin
 from autograder.blanks import Blank, blank_source
-from autograder.course import ASSIGNMENT, COURSE, NOTEBOOK, Course
+from autograder.course import ASSIGNMENT, COURSE, Course
 
 
 def tool_env(course: Course = COURSE) -> dict[str, str]:
@@ -52,14 +52,14 @@ def _require(run: Run, what: str) -> Run:
 def generate_release(course: Course = COURSE, assignment: str = ASSIGNMENT) -> Path:
     """`nbgrader generate_assignment`: source/ -> release/ (the student version)."""
     _require(nbgrader("generate_assignment", assignment, "--force", course=course), "nbgrader generate_assignment")
-    return course.release(assignment) / NOTEBOOK
+    return course.release(assignment) / Course.notebook(assignment)
 
 
 def generate_solutions(course: Course = COURSE, assignment: str = ASSIGNMENT) -> Path:
     """`nbgrader generate_solution` (which also executes): source/ -> solutions/."""
     _require(nbgrader("db", "assignment", "add", assignment, course=course), "nbgrader db assignment add")
     _require(nbgrader("generate_solution", assignment, "--force", course=course), "nbgrader generate_solution")
-    path = course.solutions(assignment) / NOTEBOOK
+    path = course.solutions(assignment) / Course.notebook(assignment)
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:  # execution timestamps would make every regeneration a change
         cell.metadata.pop("execution", None)

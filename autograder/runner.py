@@ -36,12 +36,27 @@ PACKAGE = __package__ or "nb10_sandbox"
 PLUGINS = "plugins"  # plugins/ID/: an assignment's sandbox-side files (its probes.py and what it imports)
 
 
-def _plugin_ids() -> tuple[str, ...]:
+def _find_plugins() -> tuple[str, ...]:
     try:
         names = sorted(os.listdir(os.path.join(HERE, PLUGINS)))
     except OSError:
         return ()
     return tuple(n for n in names if os.path.isfile(os.path.join(HERE, PLUGINS, n, "probes.py")))
+
+
+def _find_plugin_modules(assignment: str) -> tuple[str, ...]:
+    """An assignment's sandbox-side modules other than its probes (its seeded contract)."""
+    names = sorted(os.listdir(os.path.join(HERE, PLUGINS, assignment)))
+    return tuple(n[:-3] for n in names if n.endswith(".py") and n not in ("probes.py", "__init__.py"))
+
+
+# Listed once, at import: a warm zygote's forks may not see this folder any more.
+_PLUGIN_IDS = _find_plugins()
+_PLUGIN_MODULES = {assignment: _find_plugin_modules(assignment) for assignment in _PLUGIN_IDS}
+
+
+def _plugin_ids() -> tuple[str, ...]:
+    return _PLUGIN_IDS
 
 
 # The grader-side modules executed privately (load_core): the generic ones, and the probes of the
@@ -74,9 +89,8 @@ def _import_plugins(assignments: tuple[str, ...]) -> None:
     import importlib
 
     for assignment in assignments:
-        for name in sorted(os.listdir(os.path.join(HERE, PLUGINS, assignment))):
-            if name.endswith(".py") and name not in ("probes.py", "__init__.py"):
-                importlib.import_module(f"{PACKAGE}.{PLUGINS}.{assignment}.{name[:-3]}")
+        for name in _PLUGIN_MODULES.get(assignment, ()):
+            importlib.import_module(f"{PACKAGE}.{PLUGINS}.{assignment}.{name}")
 
 
 def _warm_plugins() -> None:

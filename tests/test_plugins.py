@@ -113,7 +113,8 @@ def _toy_course(root):
 
 
 @pytest.mark.slow
-def test_an_assignments_own_sandbox_side_probes_run_privately_in_the_sandbox(tmp_path, monkeypatch):
+@pytest.mark.parametrize("warm", [pytest.param(False, id="fresh-sandbox"), pytest.param(True, id="forked-from-zygote")])
+def test_an_assignments_own_sandbox_side_probes_run_privately_in_the_sandbox(tmp_path, monkeypatch, warm):
     from autograder import engine, sandbox
     from tests.conftest import TEST_LIMITS
 
@@ -124,7 +125,7 @@ def test_an_assignments_own_sandbox_side_probes_run_privately_in_the_sandbox(tmp
     sandbox.bundle_dir.cache_clear()
     try:
         graded = engine.grade({"right": nbformat.writes(nb), "wrong": nbformat.writes(wrong)}, assignment="lab96",
-                              course=course, limits=TEST_LIMITS, seed=12)
+                              course=course, limits=TEST_LIMITS, seed=12, warm=warm)
     finally:
         sandbox.bundle_dir.cache_clear()
     assert graded["right"].item_scores() == {"x": (1.0, 1.0)}, graded["right"].tests
