@@ -1,0 +1,157 @@
+"""device_placement (2 points, 0.25 per check and run): `device`, and on it the model, the batch
+(images and masks) and the logits.
+
+The notebook runs twice: on this machine as it is, and with the answer of torch.cuda.is_available()
+flipped (on a machine without a GPU, tensors sent to "cuda" there land on PyTorch's data-less
+`meta` device). A correct notebook puts everything on the CPU in one run and on the (simulated) GPU
+in the other; hard-coding either device fails one run.
+
+Only device mistakes are charged here. Where a tensor is missing because the notebook stopped for
+another reason (a U-Net mistake), its check looks at what the notebook does with it instead: the
+batch counts as moved when its cell sends it to device, the logits when the model and the images
+are on device.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+
+from assignments.notebook11.graders import messages
+from assignments.notebook11.graders.checks import device_related
+from autograder.graders import evidence, fail, points
+
+CELL = "test_device_placement"
+WORLDS = ["real", "counterfactual"]
+BATCH = {"images": "the batch of images", "masks": "the batch of masks"}
+
+
+def probes(seed: int) -> list[dict]:
+    return [{"id": "device", "op": "device"}]
+
+
+def _facts(submission, world: str) -> tuple[dict, str]:
+    result = evidence(submission, "device", world)
+    if "error" in result:
+        raise RuntimeError(f"the device probe failed ({result['error'].get('message')})")
+    run = submission.world(world)
+    return result, messages.world_words(world, bool(run.cuda), run.mode == "cuda-simulated")
+
+
+def _device_type(result: dict, mode: str | None) -> str | None:
+    kind = result["device"]["type"]
+    return "cuda" if kind == "meta" and mode == "cuda-simulated" else kind
+
+
+def _expected_place(result: dict, run) -> str | None:
+    device = _device_type(result, run.mode)
+    return {"cuda": "meta" if run.mode == "cuda-simulated" else "cuda"}.get(device, device)
+
+
+def _device_right(submission, world: str) -> bool:
+    result = evidence(submission, "device", world)
+    run = submission.world(world)
+    return "error" not in result and result["device"]["defined"] and \
+        _device_type(result, run.mode) == ("cuda" if run.cuda else "cpu") and result["device"].get("index") in (None, 0)
+
+
+def _stopped_by_other_mistake(submission, world: str) -> bool:
+    """An earlier cell stopped with an error that is not a device error, while device is right."""
+    if not _device_right(submission, world):
+        return False
+    run, index = submission.world(world), submission.probe_index("device")
+    failed = [c for i, c in sorted(run.cells.items()) if index is not None and i < index and c.get("status") != "ok"
+              and c.get("error")] if run else []
+    return bool(failed) and not any(device_related(c["error"]) for c in failed)
+
+
+def _sends(call: ast.Call) -> bool:
+    return call.func.attr == "cuda" or (call.func.attr == "to" and any(
+        isinstance(a, ast.Name) and a.id == "device" for a in list(call.args) + [k.value for k in call.keywords]))
+
+
+def _moves_to_device(submission, name: str) -> bool:
+    """Whether a cell of the notebook makes `name` with ....to(device) (or .cuda())."""
+    for cell in submission.plan["cells"]:
+        if cell["kind"] != "code":
+            continue
+        try:
+            tree = ast.parse(cell["source"])
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets) \
+                    and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
+                    and _sends(node.value):
+                return True
+    return False
+
+
+def _check_place(submission, world: str, what: str, found, var: str) -> None:
+    result, where = _facts(submission, world)
+    run = submission.world(world)
+    found_set = set(found) if isinstance(found, list) else {found}
+    if found_set != {_expected_place(result, run)}:
+        stopped = submission.first_failure_before("device", world, var)
+        fail(messages.placement_problem(where, what, found_set, _device_type(result, run.mode),
+                                        messages.DEVICE_FIXES[what]) + (f" Note: {stopped}." if stopped else ""))
+
+
+def _missing(submission, world: str, what: str, var: str) -> None:
+    _, where = _facts(submission, world)
+    fail(f"{messages.sentence(what)} {'are' if what == 'the logits' else 'is'} not defined {where}: "
+         + (submission.first_failure_before("device", world, var) or "the cell that makes it did not finish") + ".")
+
+
+@points(0.25)
+@pytest.mark.parametrize("world", WORLDS)
+def test_device_placement_choice(submission, world):
+    result, where = _facts(submission, world)
+    run = submission.world(world)
+    if not result["device"]["defined"]:
+        fail(f"device is not defined {where}: " + (submission.first_failure_before("device", world, "device") or
+                                                    "the setup cell did not define it") + ".")
+    want = "cuda" if run.cuda else "cpu"
+    got = _device_type(result, run.mode)
+    if got != want:
+        fail(messages.device_choice_problem(where, got, want))
+    index = result["device"].get("index")
+    if got == "cuda" and index not in (None, 0):
+        fail(f"{messages.sentence(where)}, device is cuda:{index}, a GPU that a one-GPU machine does not have: use "
+             "torch.device('cuda') (the current GPU) or cuda:0.")
+
+
+@points(0.25)
+@pytest.mark.parametrize("world", WORLDS)
+def test_device_placement_model(submission, world):
+    result, _ = _facts(submission, world)
+    if result["model"] is None:
+        _missing(submission, world, "the model", "model")
+    _check_place(submission, world, "the model", result["model"], "model")
+
+
+@points(0.25)
+@pytest.mark.parametrize("world", WORLDS)
+def test_device_placement_batch(submission, world):
+    result, _ = _facts(submission, world)
+    for name, what in BATCH.items():
+        if result[name] is None:
+            if _stopped_by_other_mistake(submission, world) and _moves_to_device(submission, name):
+                continue
+            _missing(submission, world, what, name)
+        _check_place(submission, world, what, result[name], name)
+
+
+@points(0.25)
+@pytest.mark.parametrize("world", WORLDS)
+def test_device_placement_logits(submission, world):
+    result, _ = _facts(submission, world)
+    run = submission.world(world)
+    expected = _expected_place(result, run)
+    if result["logits"] is None:
+        batch_ok = result["images"] == expected or (result["images"] is None and _moves_to_device(submission, "images"))
+        if _stopped_by_other_mistake(submission, world) and result["model"] == [expected] and batch_ok:
+            return  # no logits because of a U-Net mistake, with the model and the batch on device
+        _missing(submission, world, "the logits", "logits")
+    _check_place(submission, world, "the logits", result["logits"], "logits")
