@@ -298,7 +298,7 @@ def _grade(args: argparse.Namespace) -> int:
     from autograder import plugins
 
     try:
-        plugin = plugins.get(args.assignment or plugins.named_in(args.notebook.name, course), course)
+        plugin = plugins.get(args.assignment or plugins.of_notebook(args.notebook, course), course)
     except plugins.NoPlugin as exc:
         print(f"autograder grade: {exc}", file=sys.stderr)
         return 2

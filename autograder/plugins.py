@@ -139,12 +139,24 @@ def only(course: Course | None = None) -> Plugin:
     return get(ids[0], course)
 
 
-def named_in(file_name: str, course: Course | None = None) -> str:
-    """The assignment a notebook file is of, by its name (notebook10.ipynb, notebook10-Copy1.ipynb),
-    else the course's only graded one; NoPlugin where neither says."""
-    stem = file_name.rsplit(".", 1)[0]
-    ids = [i for i in known(course) if stem == i or stem.startswith(f"{i}-") or stem.startswith(f"{i} ")]
-    if len(ids) == 1:
-        return ids[0]
-    return only(course).id
+def of_notebook(path: Path, course: Course | None = None) -> str:
+    """The assignment a notebook file is of: by its name (notebook10.ipynb, notebook10-Copy1.ipynb),
+    its folder's (submitted/alice/notebook10/), or the test cells it holds (nbgrader keeps their ids);
+    else the course's only graded one. NoPlugin where none of these says."""
+    ids = known(course)
+    for name in (path.name.rsplit(".", 1)[0], path.parent.name):
+        named = [i for i in ids if name == i or name.startswith(f"{i}-") or name.startswith(f"{i} ")]
+        if len(named) == 1:
+            return named[0]
+    try:
+        import json
 
+        cells = json.loads(path.read_bytes()[:50_000_000]).get("cells", [])
+        held = {str(((c.get("metadata") or {}).get("nbgrader") or {}).get("grade_id")) for c in cells
+                if isinstance(c, dict)}
+    except (OSError, ValueError, AttributeError):
+        held = set()
+    holding = [p.id for p in loadable(course) if set(p.items.values()) <= held]
+    if len(holding) == 1:
+        return holding[0]
+    return only(course).id

@@ -132,3 +132,18 @@ def test_an_assignments_own_sandbox_side_probes_run_privately_in_the_sandbox(tmp
     assert graded["wrong"].item_scores() == {"x": (0.0, 1.0)}
     assert graded["wrong"].tests[0].output == "x should be 42, not 41"
     assert graded["right"].problem is None, graded["right"].review
+
+
+def test_a_notebooks_assignment_is_read_from_its_name_its_folder_or_its_test_cells(tmp_path):
+    def notebook(path, grade_ids=()):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cells = [nbformat.v4.new_code_cell("", metadata={"nbgrader": {"grade_id": g}}) for g in grade_ids]
+        nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+        return path
+
+    unet_cells = plugins.get("notebook11").items.values()
+    assert plugins.of_notebook(notebook(tmp_path / "notebook10-Copy1.ipynb")) == "notebook10"
+    assert plugins.of_notebook(notebook(tmp_path / "alice" / "notebook11" / "mine.ipynb")) == "notebook11"
+    assert plugins.of_notebook(notebook(tmp_path / "hw.ipynb", ["setup", *unet_cells])) == "notebook11"
+    with pytest.raises(plugins.NoPlugin, match="name the assignment"):
+        plugins.of_notebook(notebook(tmp_path / "blank.ipynb"))
