@@ -1,5 +1,5 @@
 # The two commands a newcomer needs: `make demo` and `make test`. Each sets itself up first.
-.PHONY: setup setup-test demo test test-gpu bench audit self-checks gradescope release solutions figures standin clean
+.PHONY: setup setup-test demo test test-gpu bench audit self-checks catalogues gradescope release solutions figures standin clean
 
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -34,6 +34,10 @@ audit: setup
 # (150 notebooks, about 16 minutes here), each compared with what the grader says; the suite runs a fixed subset.
 self-checks: setup
 	@NB10_ALL_SELF_CHECKS=1 $(PY) -m pytest tests/test_self_checks.py
+
+# Each assignment plug-in's whole catalogue (the suite grades a fixed subset of Notebook 11's).
+catalogues: setup
+	@NB11_CATALOGUE=all $(PY) -m pytest assignments/notebook11/tests/test_notebook11_grading.py
 
 # The zip to upload as the Gradescope autograder (setup.sh, run_autograder, graders, course files).
 gradescope: setup

@@ -7,7 +7,9 @@ submission, and the records become results.
 
 from __future__ import annotations
 
+import ast
 import copy
+import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -21,6 +23,28 @@ from autograder.course import COURSE, Course
 from autograder.graders import plugin as grader_plugin
 from autograder.plugins import Plugin
 from autograder.submission import Submission
+
+
+def _serialise_ast_parse() -> None:
+    """CPython before 3.13 keeps one recursion counter per interpreter while it builds AST objects
+    (gh-106905): two threads parsing at once can corrupt it, and ast.parse raises "SystemError: AST
+    constructor recursion depth mismatch". The sandboxes' threads plan and read evidence while the
+    graders read cells on the main thread, so every ast.parse of this process (literal_eval's too)
+    takes one lock: each parse takes milliseconds. (Seen once in a full run of the suite: a correct
+    notebook's planning failed, and it was flagged with no score.)"""
+    if sys.version_info >= (3, 13) or getattr(ast.parse, "serialised", False):
+        return
+    real, lock = ast.parse, threading.RLock()
+
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return real(*args, **kwargs)
+
+    parse.serialised = True  # type: ignore[attr-defined]
+    ast.parse = parse  # type: ignore[assignment]
+
+
+_serialise_ast_parse()
 
 
 @dataclass
