@@ -35,7 +35,7 @@ COPY pyproject.toml README.md ./
 COPY autograder ./autograder
 COPY assignments ./assignments
 RUN pip install --extra-index-url "$TORCH_INDEX" -e . \
-    && python -m autograder.standin setup --root /opt/nb10-data
+    && python -m autograder.sandboxed.standin setup --root /opt/nb10-data
 COPY nbgrader_config.py ./
 COPY source ./source
 COPY release ./release

@@ -49,7 +49,7 @@ release: setup
 solutions: setup
 	@$(PY) -m autograder.cli solutions
 figures: setup
-	@$(PY) -m autograder.figures
+	@$(PY) -m assignments.notebook10.figures
 
 clean:
 	rm -rf gradebook.db .nbgrader.log submitted autograded feedback .pytest_cache

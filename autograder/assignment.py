@@ -2,7 +2,7 @@
 
 Each step runs the real ``nbgrader`` command line in the course directory, with this
 environment's ``bin`` on PATH (nbgrader calls ``alembic`` by name) and the offline data
-stand-in switched on unless the caller chose otherwise (see ``autograder.standin``).
+stand-in switched on unless the caller chose otherwise (see ``autograder.sandboxed.standin``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import standin
+from autograder.sandboxed import standin
 from autograder.blanks import Blank, blank_source
-from autograder.course import ASSIGNMENT, COURSE, Course
+from autograder.course import COURSE, Course
 
 
 def tool_env(course: Course = COURSE) -> dict[str, str]:
@@ -49,14 +49,16 @@ def _require(run: Run, what: str) -> Run:
     return run
 
 
-def generate_release(course: Course = COURSE, assignment: str = ASSIGNMENT) -> Path:
+def generate_release(course: Course = COURSE, assignment: str | None = None) -> Path:
     """`nbgrader generate_assignment`: source/ -> release/ (the student version)."""
+    assignment = assignment or course.first_assignment
     _require(nbgrader("generate_assignment", assignment, "--force", course=course), "nbgrader generate_assignment")
     return course.release(assignment) / Course.notebook(assignment)
 
 
-def generate_solutions(course: Course = COURSE, assignment: str = ASSIGNMENT) -> Path:
+def generate_solutions(course: Course = COURSE, assignment: str | None = None) -> Path:
     """`nbgrader generate_solution` (which also executes): source/ -> solutions/."""
+    assignment = assignment or course.first_assignment
     _require(nbgrader("db", "assignment", "add", assignment, course=course), "nbgrader db assignment add")
     _require(nbgrader("generate_solution", assignment, "--force", course=course), "nbgrader generate_solution")
     path = course.solutions(assignment) / Course.notebook(assignment)
@@ -104,14 +106,16 @@ def add_students(students: list[str], course: Course = COURSE) -> None:
         _require(nbgrader("db", "student", "add", student, course=course), f"nbgrader db student add {student}")
 
 
-def autograde(course: Course = COURSE, assignment: str = ASSIGNMENT, *extra: str) -> Run:
+def autograde(course: Course = COURSE, assignment: str | None = None, *extra: str) -> Run:
     """`nbgrader autograde` (with our SandboxAutograde step, see nbgrader_config.py)."""
+    assignment = assignment or course.first_assignment
     return _require(nbgrader("autograde", assignment, *extra, course=course, timeout=3600), "nbgrader autograde")
 
 
-def gradebook_scores(course: Course = COURSE, assignment: str = ASSIGNMENT,
+def gradebook_scores(course: Course = COURSE, assignment: str | None = None,
                      db_url: str | None = None) -> dict[str, dict[str, float]]:
     """Student -> grade cell id -> score, read from nbgrader's gradebook."""
+    assignment = assignment or course.first_assignment
     from nbgrader.api import Gradebook
 
     scores: dict[str, dict[str, float]] = {}

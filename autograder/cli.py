@@ -13,13 +13,13 @@ from autograder import __version__
 
 EXAMPLES = """\
 examples:
-  autograder grade submitted/alice/notebook10/notebook10.ipynb -o results.json
-  autograder autograde notebook10 --workers 2        # the whole class, into nbgrader's gradebook
-  autograder report notebook10 --out report/         # plots, report.html, scores.csv
-  autograder export notebook10 --format canvas --out canvas.csv --roster students.csv
-  autograder release      # nbgrader generate_assignment notebook10 -> release/notebook10/
-  autograder solutions    # nbgrader generate_solution (executed) -> solutions/notebook10/
-  autograder demo         # what `make demo` runs
+  autograder grade submitted/alice/{a}/{a}.ipynb -o results.json
+  autograder autograde {a} --workers 2        # the whole class, into nbgrader's gradebook
+  autograder report {a} --out report/         # plots, report.html, scores.csv
+  autograder export {a} --format canvas --out canvas.csv --roster students.csv
+  autograder release      # nbgrader generate_assignment, each assignment: source/{a}/ -> release/{a}/
+  autograder solutions    # nbgrader generate_solution (executed) -> solutions/{a}/
+  autograder demo         # what `make demo` runs (each assignment with an example class)
   autograder audit        # how well the graders tell mistakes from correct answers (mutants vs an oracle)
   autograder gradescope --out autograder.zip   # the zip to upload as a Gradescope autograder
 """
@@ -48,31 +48,31 @@ exit status: 0 when the unchanged solution keeps 10/10 and no equivalent mutant 
 """
 AUTOGRADE_EXAMPLES = """\
 examples:
-  autograder autograde notebook10                   # every submitted/*/notebook10, CPU-count at a time
-  autograder autograde notebook10 --workers 8 --force
-  autograder autograde notebook10 --db postgresql://grader@127.0.0.1:5432/course
-  autograder autograde notebook10 --scheduler tcp://10.0.0.5:8786   # on a Dask cluster
+  autograder autograde {a}                   # every submitted/*/{a}, CPU-count at a time
+  autograder autograde {a} --workers 8 --force
+  autograder autograde {a} --db postgresql://grader@127.0.0.1:5432/course
+  autograder autograde {a} --scheduler tcp://10.0.0.5:8786   # on a Dask cluster
 
 An interrupted run (even kill -9) picks up where it stopped: submissions already graded and
-unchanged are skipped. Then: nbgrader generate_feedback notebook10; nbgrader export.
+unchanged are skipped. Then: nbgrader generate_feedback {a}; nbgrader export.
 A student folder that cannot be graded safely (a symbolic link, a notebook that is a link, a
 folder, a FIFO or over 50 MB, a name that is not UTF-8 or has * ? [) is listed at the end as
 "NAME: not graded: REASON"; every other student is graded (exit status 0).
 """
 GRADE_EXAMPLES = """\
 examples:
-  autograder grade notebook10.ipynb                     # print the scores
-  autograder grade notebook10.ipynb -o results.json     # also write Gradescope's results.json
-  autograder grade notebook10.ipynb --seed 7            # regrade with another seed (recorded in the results)
+  autograder grade {a}.ipynb                     # print the scores
+  autograder grade {a}.ipynb -o results.json     # also write Gradescope's results.json
+  autograder grade {a}.ipynb --seed 7            # regrade with another seed (recorded in the results)
 
 exit status: 0 when grading ran (whatever the score); 2 for a bad argument or a missing file;
 3 when the notebook could not be graded (no sandbox, or a grader error: the results say which).
 """
 REPORT_EXAMPLES = """\
 examples:
-  autograder report notebook10 --out report/                # report.html, scores.csv and four PNG plots
-  autograder report notebook10 --out /tmp/nb10 --course ~/courses/ai-imaging
-  autograder report notebook10 --out report/ --db postgresql://grader@127.0.0.1:5432/course
+  autograder report {a} --out report/                # report.html, scores.csv and four PNG plots
+  autograder report {a} --out /tmp/nb10 --course ~/courses/ai-imaging
+  autograder report {a} --out report/ --db postgresql://grader@127.0.0.1:5432/course
 
 Scores come from the gradebook; failed checks, messages, the seed and review flags from the
 results.json files `autograder autograde` writes next to each autograded notebook.
@@ -81,15 +81,15 @@ assignment, no gradebook, nothing graded yet, --out naming a file).
 """
 EXPORT_EXAMPLES = """\
 examples:
-  autograder export notebook10 --format canvas --out grades_canvas.csv --roster students.csv
-  autograder export notebook10 --format canvas --out items_canvas.csv --columns items
-  autograder export notebook10 --format moodle --out grades_moodle.csv --roster students.csv
-  autograder export notebook10 --format gradescope --out gradescope/   # gradescope/STUDENT/results.json
+  autograder export {a} --format canvas --out grades_canvas.csv --roster students.csv
+  autograder export {a} --format canvas --out items_canvas.csv --columns items
+  autograder export {a} --format moodle --out grades_moodle.csv --roster students.csv
+  autograder export {a} --format gradescope --out gradescope/   # gradescope/STUDENT/results.json
 
 canvas: Student, ID, SIS User ID, SIS Login ID, Section, the grade columns, and a second row
 "Points Possible" (Grades > Import reads it as Canvas's own export writes it). moodle: Username,
 Email address, the grade columns; in Moodle's import map Email address to useremail (or Username
-to username). --columns: total (default: one column "notebook10"), items ("notebook10: item"
+to username). --columns: total (default: one column "{a}"), items ("{a}: item"
 each) or both (import only one kind, or the points count twice).
 --roster: a CSV, one row per student: student_id (the nbgrader id, required) and any of
 canvas_id (or lms_user_id), sis_user_id, sis_login_id, section, email, username, name. Without
@@ -149,7 +149,7 @@ def _course_and_assignment(command: str, args: argparse.Namespace):
     if args.assignment not in known:
         close = difflib.get_close_matches(args.assignment, known, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else f" Assignments here: {', '.join(known) or 'none'}."
-        print(f"autograder {command}: no assignment {args.assignment!r} in {course.source().parent}.{hint}",
+        print(f"autograder {command}: no assignment {args.assignment!r} in {course.root / 'source'}.{hint}",
               file=sys.stderr)
         return None
     return course
@@ -273,7 +273,8 @@ def _gradescope(args: argparse.Namespace) -> int:
     if settings is None:
         return 2
     try:
-        out = gradescope.build(out=args.out, course=course, settings=settings, hidden=args.hidden)
+        out = gradescope.build(out=args.out, course=course, settings=settings, hidden=args.hidden,
+                               assignment=args.assignment)
     except gradescope.BundleError as exc:
         print(f"autograder gradescope: {exc}", file=sys.stderr)
         return 2
@@ -321,13 +322,42 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_module(assignment: str | None):
+    """The audit of an assignment's plug-in (its audit.py: add_arguments, run), or of the first that has one."""
+    import importlib
+    import importlib.util
+
+    from autograder import plugins
+
+    for name in [assignment] if assignment else plugins.known():
+        try:
+            module = plugins.get(name).module + ".audit"
+        except plugins.NoPlugin:
+            return None
+        if importlib.util.find_spec(module) is not None:
+            return importlib.import_module(module)
+    return None
+
+
+def _example_assignment() -> str:
+    """The assignment the help's examples name: the course's first one (its source folder's name)."""
+    from autograder.course import course_here
+
+    return next(iter(course_here().assignments()), "ASSIGNMENT")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="autograder", description=__doc__, epilog=EXAMPLES,
+    example = _example_assignment()
+
+    def ex(text: str) -> str:
+        return text.replace("{a}", example)
+
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__, epilog=ex(EXAMPLES),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"autograder {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     grade = sub.add_parser("grade", help="grade one notebook in the sandbox; Gradescope JSON with -o",
-                           epilog=GRADE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                           epilog=ex(GRADE_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     grade.add_argument("notebook", type=Path, help="the submitted .ipynb")
     grade.add_argument("-o", "--output", type=Path, help="write Gradescope's results.json here")
     grade.add_argument("--assignment", default=None, help="the assignment it is a notebook of (default: the course's "
@@ -335,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
     _settings_options(grade)
     _course_option(grade)
     auto = sub.add_parser("autograde", help="grade every submission of an assignment in parallel, into the gradebook",
-                          epilog=AUTOGRADE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    auto.add_argument("assignment", help="assignment id, e.g. notebook10")
+                          epilog=ex(AUTOGRADE_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    auto.add_argument("assignment", help=ex("assignment id, e.g. {a}"))
     auto.add_argument("--workers", type=int, default=None,
                       help="submissions graded at once (default: GradingConfig.workers, else the CPU count)")
     auto.add_argument("--force", action="store_true", help="regrade everything, even unchanged and already graded")
@@ -346,15 +376,15 @@ def main(argv: list[str] | None = None) -> int:
     _course_option(auto)
     _settings_options(auto)
     rep = sub.add_parser("report", help="plots, an HTML page and a CSV of a graded assignment's scores",
-                         epilog=REPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    rep.add_argument("assignment", help="assignment id, e.g. notebook10")
+                         epilog=ex(REPORT_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("assignment", help=ex("assignment id, e.g. {a}"))
     rep.add_argument("--out", type=Path, default=None, metavar="DIR",
                      help="folder to write the report into (created if missing)")
     _course_option(rep)
     rep.add_argument("--db", dest="db_url", help="gradebook URL (default: the course's gradebook.db)")
     exp = sub.add_parser("export", help="grades for Canvas or Moodle (CSV), or Gradescope (results.json per student)",
-                         epilog=EXPORT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    exp.add_argument("assignment", help="assignment id, e.g. notebook10")
+                         epilog=ex(EXPORT_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    exp.add_argument("assignment", help=ex("assignment id, e.g. {a}"))
     exp.add_argument("--format", required=True, choices=["canvas", "moodle", "gradescope"],
                      help="canvas or moodle: a CSV file; gradescope: a folder of results.json")
     exp.add_argument("--out", type=Path, default=None, metavar="PATH",
@@ -365,19 +395,25 @@ def main(argv: list[str] | None = None) -> int:
                      help="nbgrader student id -> Canvas id, SIS ids, section, email, username, name (see below)")
     _course_option(exp)
     exp.add_argument("--db", dest="db_url", help="gradebook URL (default: the course's gradebook.db)")
-    sub.add_parser("release", help="generate the student version with nbgrader",
-                   epilog="example:\n  autograder release", formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_parser("solutions", help="generate and execute the solutions with nbgrader",
-                   epilog="example:\n  autograder solutions", formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub.add_parser("demo", help="release, validate and show the blanks (make demo)",
-                   epilog="example:\n  autograder demo", formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, what in (("release", "generate the student version with nbgrader"),
+                       ("solutions", "generate and execute the solutions with nbgrader"),
+                       ("demo", "release, validate, show the blanks and grade an example class (make demo)")):
+        chore = sub.add_parser(name, help=what, formatter_class=argparse.RawDescriptionHelpFormatter,
+                               epilog=ex(f"examples:\n  autograder {name}            # every assignment of the course"
+                                         f"\n  autograder {name} {{a}}"))
+        chore.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                           help="the assignments (default: every one with a source folder"
+                                + (" and an example class)" if name == "demo" else ")"))
     aud = sub.add_parser("audit", help="grade mutants of the solution and compare with a plain-PyTorch oracle",
-                         epilog=AUDIT_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    from autograder import audit as audit_module
-
-    audit_module.add_arguments(aud)
+                         epilog=ex(AUDIT_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    aud.add_argument("--assignment", default=None, help="the assignment whose plug-in has an audit "
+                                                        "(default: the first that has one)")
+    audit_module = _audit_module(None)
+    if audit_module is not None:
+        audit_module.add_arguments(aud)
     gs = sub.add_parser("gradescope", help="build the autograder zip to upload to Gradescope",
-                        epilog=GRADESCOPE_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                        epilog=ex(GRADESCOPE_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
+    gs.add_argument("--assignment", default=None, help="the assignment Gradescope grades (default: the course's first)")
     gs.add_argument("--out", type=Path, default=Path("autograder.zip"), metavar="ZIP",
                     help="where to write the zip (default: autograder.zip)")
     _settings_options(gs, sandbox_flags=False)
@@ -401,21 +437,24 @@ def main(argv: list[str] | None = None) -> int:
             return _export(args)
         if args.command == "gradescope":
             return _gradescope(args)
-        if args.command == "release":
-            from autograder.assignment import generate_release
+        if args.command in ("release", "solutions"):
+            from autograder import assignment
+            from autograder.course import course_here
 
-            print(f"wrote {generate_release()}")
-        elif args.command == "solutions":
-            from autograder.assignment import generate_solutions
-
-            print(f"wrote {generate_solutions()}")
+            course = course_here()
+            make = assignment.generate_release if args.command == "release" else assignment.generate_solutions
+            for name in args.assignments or course.assignments():
+                print(f"wrote {make(course, name)}")
         elif args.command == "demo":
             from autograder import demo
 
-            return demo.main()
+            return demo.main(assignments=args.assignments or None)
         elif args.command == "audit":
-            from autograder import audit as audit_module
-
+            audit_module = _audit_module(args.assignment)
+            if audit_module is None:
+                print(f"autograder audit: {args.assignment or 'no assignment'} has no audit (assignments/ID/audit.py)",
+                      file=sys.stderr)
+                return 2
             return audit_module.run(args)
     except RuntimeError as exc:
         print(f"autograder {args.command}: {exc}", file=sys.stderr)

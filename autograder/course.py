@@ -10,44 +10,56 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-ASSIGNMENT = "notebook10"
-NOTEBOOK = "notebook10.ipynb"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
 class Course:
-    """Paths of one nbgrader course directory (by default, this repository)."""
+    """Paths of one nbgrader course directory (by default, this repository).
+
+    A method's assignment defaults to the course's first (``first_assignment``): a course with one
+    assignment need not name it; the engine always names it."""
 
     root: Path = REPO_ROOT
-
-    def source(self, assignment: str = ASSIGNMENT) -> Path:
-        return self.root / "source" / assignment
 
     def assignments(self) -> list[str]:
         """The assignment ids this course has (folders under source/)."""
         return sorted(p.name for p in (self.root / "source").glob("*") if p.is_dir())
 
-    def release(self, assignment: str = ASSIGNMENT) -> Path:
-        return self.root / "release" / assignment
+    @property
+    def first_assignment(self) -> str:
+        """The course's first assignment id (in name order); LookupError when source/ holds none."""
+        names = self.assignments()
+        if not names:
+            raise LookupError(f"{self.root / 'source'} holds no assignment folder (source/ID/ID.ipynb)")
+        return names[0]
 
-    def solutions(self, assignment: str = ASSIGNMENT) -> Path:
-        return self.root / "solutions" / assignment
+    def _id(self, assignment: str | None) -> str:
+        return assignment or self.first_assignment
 
-    def submitted(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
-        return self.root / "submitted" / student / assignment
+    def source(self, assignment: str | None = None) -> Path:
+        return self.root / "source" / self._id(assignment)
 
-    def autograded(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
-        return self.root / "autograded" / student / assignment
+    def release(self, assignment: str | None = None) -> Path:
+        return self.root / "release" / self._id(assignment)
+
+    def solutions(self, assignment: str | None = None) -> Path:
+        return self.root / "solutions" / self._id(assignment)
+
+    def submitted(self, student: str = "*", assignment: str | None = None) -> Path:
+        return self.root / "submitted" / student / self._id(assignment)
+
+    def autograded(self, student: str = "*", assignment: str | None = None) -> Path:
+        return self.root / "autograded" / student / self._id(assignment)
 
     @staticmethod
-    def notebook(assignment: str = ASSIGNMENT) -> str:
+    def notebook(assignment: str) -> str:
         """The file name of an assignment's notebook: the assignment's id, as nbgrader courses name it."""
         return f"{assignment}.ipynb"
 
-    def results(self, student: str, assignment: str = ASSIGNMENT) -> Path:
+    def results(self, student: str, assignment: str | None = None) -> Path:
         """The Gradescope-style results.json grading writes next to the autograded notebook."""
-        return self.autograded(student, assignment) / f"{assignment}.results.json"
+        return self.autograded(student, self._id(assignment)) / f"{self._id(assignment)}.results.json"
 
     STAGING = ".autograde-staging"  # nbgrader's submitted folder for a notebook under another name
 
@@ -55,13 +67,13 @@ class Course:
     def staging(self) -> Path:
         return self.root / self.STAGING
 
-    def staged(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
+    def staged(self, student: str = "*", assignment: str | None = None) -> Path:
         """Where `autograder autograde` shows nbgrader a submission whose notebook has another
         name (as NOTEBOOK), for the moment nbgrader records it."""
-        return self.staging / student / assignment
+        return self.staging / student / self._id(assignment)
 
-    def feedback(self, student: str = "*", assignment: str = ASSIGNMENT) -> Path:
-        return self.root / "feedback" / student / assignment
+    def feedback(self, student: str = "*", assignment: str | None = None) -> Path:
+        return self.root / "feedback" / student / self._id(assignment)
 
     @property
     def config_file(self) -> Path:

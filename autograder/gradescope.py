@@ -33,7 +33,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.course import ASSIGNMENT, COURSE, REPO_ROOT, Course
+from autograder.course import COURSE, REPO_ROOT, Course
 
 FILES = Path(__file__).resolve().parent / "gradescope_files"
 SCRIPTS = ("setup.sh", "run_autograder")
@@ -94,8 +94,9 @@ def requirements() -> tuple[list[str], list[str]]:
     return torch, [d for d in deps if d not in torch]
 
 
-def bundle_files(course: Course = COURSE, assignment: str = ASSIGNMENT) -> dict[str, Path]:
+def bundle_files(course: Course = COURSE, assignment: str | None = None) -> dict[str, Path]:
     """Name in the zip -> file here: the package (graders included), config, source and release."""
+    assignment = assignment or course.first_assignment
     files: dict[str, Path] = {name: FILES / name for name in SCRIPTS}
     files["nbgrader_config.py"] = course.config_file
     package = Path(__file__).resolve().parent
@@ -121,11 +122,12 @@ def bundle_files(course: Course = COURSE, assignment: str = ASSIGNMENT) -> dict[
     return files
 
 
-def build(*, out: Path, course: Course = COURSE, assignment: str = ASSIGNMENT, settings=None,
+def build(*, out: Path, course: Course = COURSE, assignment: str | None = None, settings=None,
           hidden: str = "after_published") -> Path:
     """Write the autograder zip for `assignment` to `out`; return its path. `settings`: a
     GradingConfig (default: the course's c.GradingConfig); Gradescope grades with its seed and
     limits (whether the sandbox is used is decided there, by what the container allows)."""
+    assignment = assignment or course.first_assignment
     from autograder import gradingconfig
 
     if hidden not in VISIBILITIES:

@@ -54,6 +54,10 @@ class Plugin:
     def module(self) -> str:
         return f"{PACKAGE}.{self.id}"
 
+    def load(self) -> types.ModuleType:
+        """The plug-in's own module (its __init__.py)."""
+        return importlib.import_module(self.module)
+
     def grader_modules(self) -> list[Any]:
         return [importlib.import_module(f"{self.module}.graders.{name}") for name in self.graders]
 

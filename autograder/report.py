@@ -190,7 +190,7 @@ def load(course: Course, assignment: str, db_url: str | None = None) -> ClassRec
     from nbgrader.api import Gradebook, MissingEntry
 
     if assignment not in course.assignments():
-        raise ReportError(f"no assignment {assignment!r} in {course.source().parent}.")
+        raise ReportError(f"no assignment {assignment!r} in {course.root / 'source'}.")
     if db_url is None:
         if not course.gradebook.is_file():
             raise ReportError(f"no gradebook at {course.gradebook}: grade the class first "

@@ -44,13 +44,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from autograder import cgroups, standin
-from autograder.zygote import SETUP_ERROR, SETUP_FAILED, send_request
+from autograder import cgroups
+from autograder.sandboxed import standin
+from autograder.sandboxed.layout import Device, Dev, Dir, Proc, ReadOnly, Step, Symlink, Tmpfs, bwrap_args, to_wire
+from autograder.sandboxed.zygote import SETUP_ERROR, SETUP_FAILED, send_request
 
 SANDBOX_HOME = "/home/student"
 BUNDLE_MOUNT = "/grader"
 BUNDLE_PACKAGE = "nb10_sandbox"
-BUNDLE_FILES = ("runner.py", "core.py", "probe.py", "seeded.py", "student_side.py", "standin.py", "zygote.py")
+SANDBOXED = Path(__file__).resolve().parent / "sandboxed"  # the sandbox side: a package of its own
+BUNDLE_FILES = tuple(sorted(p.name for p in SANDBOXED.glob("*.py")))
 UNSAFE_FLAG = "--unsafe-no-sandbox"
 # USER and LOGNAME: the sandbox has no /etc/passwd, and getpass.getuser() (which torch 2.11's
 # import of torchvision calls, for its compile cache) reads them before the password database.
@@ -132,17 +135,17 @@ def sandbox_env(gpu: bool = True) -> dict[str, str]:
     return env
 
 
-def _gpu_steps(gpu: bool = True) -> list[list]:
+def _gpu_steps(gpu: bool = True) -> list[Step]:
     """Layout steps that show the GPU: its device files, and driver library folders outside /usr."""
     devices = gpu_devices(gpu)
     if not devices:
         return []
-    steps: list[list] = [["dev-bind", path, path] for path in devices]
+    steps: list[Step] = [Device(path, path) for path in devices]
     for folder in os.environ.get("LD_LIBRARY_PATH", "").split(":"):
         if folder.startswith("/") and os.path.isdir(folder) and not folder.startswith("/usr/"):
-            steps.append(["ro-bind", folder, folder])
+            steps.append(ReadOnly(folder, folder))
     if os.environ.get(GPU_SYS_ENV) == "1":
-        steps.append(["ro-bind", "/sys", "/sys"])
+        steps.append(ReadOnly("/sys", "/sys"))
     return steps
 
 
@@ -162,10 +165,8 @@ def bundle_dir() -> Path:
     atexit.register(shutil.rmtree, root, ignore_errors=True)
     package = root / BUNDLE_PACKAGE
     package.mkdir()
-    (package / "__init__.py").write_text("")
-    here = Path(__file__).parent
     for name in BUNDLE_FILES:
-        shutil.copy2(here / name, package / name)
+        shutil.copy2(SANDBOXED / name, package / name)
     for plugin in _sandbox_plugins():  # each assignment's sandbox side, as nb10_sandbox.plugins.ID
         folder = package / "plugins" / plugin.id
         folder.mkdir(parents=True)
@@ -228,53 +229,53 @@ def seccomp_program() -> str | None:
         return f.read().hex()
 
 
-def _data_layout() -> tuple[list[list], str | None, list[str]]:
+def _data_layout() -> tuple[list[Step], str | None, list[str]]:
     """Layout steps for the PneumoniaMNIST file, the stand-in root to activate, and notes."""
     root = standin.configured_root()
     target = f"{SANDBOX_HOME}/.medmnist"
-    steps: list[list] = [["dir", target, "0755"]]
+    steps: list[Step] = [Dir(target, "0755")]
     if root is not None:
         if not standin.is_current(root):
             raise SandboxUnavailable(
-                f"{standin.ENV}={root} holds no intact stand-in. Run `python -m autograder.standin setup`, "
+                f"{standin.ENV}={root} holds no intact stand-in. Run `python -m autograder.sandboxed.standin setup`, "
                 f"or set {standin.ENV} empty to use the real data set from ~/.medmnist.")
-        steps += [["ro-bind", str(root / standin.FILENAME), f"{target}/{standin.FILENAME}"],
-                  ["ro-bind", str(root / standin.SIDECAR), f"{target}/{standin.SIDECAR}"]]
+        steps += [ReadOnly(str(root / standin.FILENAME), f"{target}/{standin.FILENAME}"),
+                  ReadOnly(str(root / standin.SIDECAR), f"{target}/{standin.SIDECAR}")]
         return steps, target, ["data: synthetic PneumoniaMNIST stand-in"]
     real = Path.home() / ".medmnist" / standin.FILENAME
     if real.exists():
-        return steps + [["ro-bind", str(real), f"{target}/{standin.FILENAME}"]], None, [f"data: {real}"]
+        return steps + [ReadOnly(str(real), f"{target}/{standin.FILENAME}")], None, [f"data: {real}"]
     return steps, None, [f"data: no {standin.FILENAME} is available to the sandbox (neither {standin.ENV} nor "
                          f"{real}); cells that load PneumoniaMNIST will fail"]
 
 
-def layout(limits: Limits, data_steps: list[list]) -> list[list]:
-    """The sandbox's file system, as steps both launchers carry out in order."""
-    steps: list[list] = [["ro-bind", "/usr", "/usr"]]
+def layout(limits: Limits, data_steps: list[Step]) -> list[Step]:
+    """The sandbox's file system, as typed steps both launchers carry out in order (sandboxed/layout.py)."""
+    steps: list[Step] = [ReadOnly("/usr", "/usr")]
     for top in ("/bin", "/sbin", "/lib", "/lib64", "/lib32"):
         if os.path.islink(top):
-            steps.append(["symlink", os.readlink(top), top])
+            steps.append(Symlink(os.readlink(top), top))
         elif os.path.isdir(top):
-            steps.append(["ro-bind", top, top])
+            steps.append(ReadOnly(top, top))
     for path in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime", "/etc/alternatives", "/etc/fonts"):
         if os.path.exists(path):
-            steps.append(["ro-bind", path, path])
-    mounts = [["proc", "/proc"], ["dev", "/dev"], ["tmpfs", "/dev/shm", limits.tmp_bytes, "1777"],
-              ["tmpfs", "/tmp", limits.tmp_bytes, "1777"], ["tmpfs", SANDBOX_HOME, limits.tmp_bytes, "1777"]]
+            steps.append(ReadOnly(path, path))
+    mounts: list[Step] = [Proc("/proc"), Dev("/dev"), Tmpfs("/dev/shm", limits.tmp_bytes, "1777"),
+                          Tmpfs("/tmp", limits.tmp_bytes, "1777"), Tmpfs(SANDBOX_HOME, limits.tmp_bytes, "1777")]
     steps += mounts
     # The Python installation and the venv come after the tmpfs mounts, so that a checkout
     # under /tmp (or a home folder) is mounted on top of them rather than hidden by them.
-    made = {step[1] for step in mounts}
+    made = {step.path for step in mounts}
     for prefix in sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix), sys.prefix}):
         if prefix.startswith("/usr"):
             continue
         for parent in reversed(Path(prefix).parents[:-1]):  # traversable parents (bwrap makes them 0700)
             if str(parent) not in made:
                 made.add(str(parent))
-                steps.append(["dir", str(parent), "0755"])
-        steps.append(["ro-bind", prefix, prefix])
-    steps += [["ro-bind", str(bundle_dir()), BUNDLE_MOUNT], *data_steps, *_gpu_steps(limits.gpu)]
-    steps += _masks([step[2] for step in steps if step[0] == "ro-bind"])
+                steps.append(Dir(str(parent), "0755"))
+        steps.append(ReadOnly(prefix, prefix))
+    steps += [ReadOnly(str(bundle_dir()), BUNDLE_MOUNT), *data_steps, *_gpu_steps(limits.gpu)]
+    steps += _masks([step.target for step in steps if isinstance(step, ReadOnly)])
     return steps
 
 
@@ -282,39 +283,23 @@ def grader_package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-def _masks(mounted: list[str]) -> list[list]:
-    """An empty folder over this package where a mounted folder holds it: a non-editable install
-    (a Dask worker's `pip install .`) puts the graders and the reference code in the venv's
-    site-packages, which the sandbox shows. The sandbox needs none of it (its modules are the
-    bundle's)."""
+def _masks(mounted: list[str]) -> list[Step]:
+    """An empty folder over this package, and over the assignment plug-ins beside it, where a mounted
+    folder holds them: a non-editable install (a Dask worker's `pip install .`) puts the engine,
+    the graders and the reference code in the venv's site-packages, which the sandbox shows. The
+    sandbox needs none of it (its modules are the bundle's)."""
+    from autograder.plugins import PACKAGE
+
     package = grader_package_dir()
-    for root in mounted:
-        if root != BUNDLE_MOUNT and (str(package) + os.sep).startswith(root.rstrip(os.sep) + os.sep):
-            return [["tmpfs", str(package), 4096, "0755"]]
-    return []
+    masks: list[Step] = []
+    for hidden in (package, package.parent / PACKAGE):
+        if hidden.is_dir() and any(root != BUNDLE_MOUNT and (str(hidden) + os.sep).startswith(root.rstrip(os.sep) + os.sep)
+               for root in mounted):
+            masks.append(Tmpfs(str(hidden), 4096, "0755"))
+    return masks
 
 
-def _bwrap_args(steps: list[list]) -> list[str]:
-    args: list[str] = []
-    for op, *rest in steps:
-        if op == "ro-bind":
-            args += ["--ro-bind", rest[0], rest[1]]
-        elif op == "symlink":
-            args += ["--symlink", rest[0], rest[1]]
-        elif op == "dir":
-            args += ["--perms", rest[1], "--dir", rest[0]]
-        elif op == "tmpfs":
-            args += ["--perms", rest[2], "--size", str(rest[1]), "--tmpfs", rest[0]]
-        elif op == "proc":
-            args += ["--proc", rest[0]]
-        elif op == "dev":
-            args += ["--dev", rest[0]]
-        elif op == "dev-bind":
-            args += ["--dev-bind", rest[0], rest[1]]
-    return args
-
-
-def _bwrap_command(limits: Limits, uid: int | None, data_steps: list[list]) -> list[str]:
+def _bwrap_command(limits: Limits, uid: int | None, data_steps: list[Step]) -> list[str]:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise SandboxUnavailable(
@@ -325,7 +310,7 @@ def _bwrap_command(limits: Limits, uid: int | None, data_steps: list[list]) -> l
            "--die-with-parent", "--new-session"]
     if uid is None:
         cmd.append("--unshare-user")
-    cmd += _bwrap_args(layout(limits, data_steps)) + ["--chdir", SANDBOX_HOME]
+    cmd += bwrap_args(layout(limits, data_steps)) + ["--chdir", SANDBOX_HOME]
     if uid is not None:
         cmd += ["--", shutil.which("setpriv") or "/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}",
                 "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs"]
@@ -620,7 +605,7 @@ def _launch_cold(plan, limits, uid, cgroup, data_steps, pipes, world_w, unsafe, 
 
 def _launch_warm(zygote, plan, limits, uid, cgroup, data_steps, pipes, world_w) -> _Started:
     _, sock = zygote
-    request = {"plan": plan, "layout": layout(limits, data_steps), "rlimits": limits.rlimits(), "uid": uid,
+    request = {"plan": plan, "layout": to_wire(layout(limits, data_steps)), "rlimits": limits.rlimits(), "uid": uid,
                "cgroups": cgroup.procs_files, "env": sandbox_env(limits.gpu), "cwd": SANDBOX_HOME}
     send_request(sock, request, [pipes["stdout"][1], pipes["stderr"][1], *world_w])
     reader = sock.makefile("rb")

@@ -26,8 +26,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder import assignment, engine, sandbox, standin  # noqa: E402
-from autograder.course import COURSE, NOTEBOOK, Course  # noqa: E402
+from autograder import assignment, engine, sandbox  # noqa: E402
+from autograder.sandboxed import standin  # noqa: E402
+from autograder.course import COURSE, Course  # noqa: E402
+from assignments.notebook10 import NOTEBOOK  # noqa: E402
 
 STOCK_PIPELINE = """
 # Stock nbgrader: execute each submission in a kernel next to the visible test cells.
@@ -164,7 +166,7 @@ def main() -> int:
     # Both sides load the same synthetic PneumoniaMNIST (a stock kernel cannot download it offline).
     data = COURSE.data_dir
     if not standin.is_current(data):
-        raise SystemExit(f"bench: no stand-in data in {data}: run `make demo` (or `python -m autograder.standin setup`)")
+        raise SystemExit(f"bench: no stand-in data in {data}: run `make demo` (or `python -m autograder.sandboxed.standin setup`)")
     os.environ["MEDMNIST_STANDIN"] = str(data)
     with tempfile.TemporaryDirectory(prefix="nb10-bench-") as tmp:
         ours_course = make_course(Path(tmp) / "ours", notebooks, stock=False)

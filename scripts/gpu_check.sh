@@ -75,7 +75,8 @@ echo "== the solution notebook graded on the GPU, world by world"
 cat >/tmp/nb10_solution_on_gpu.py <<'EOF'
 import os, time
 from pathlib import Path
-from autograder import engine, standin
+from autograder import engine
+from autograder.sandboxed import standin
 from autograder.course import COURSE, NOTEBOOK
 from autograder.sandbox import Limits
 os.environ.setdefault(standin.ENV, str(COURSE.data_dir))

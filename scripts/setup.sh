@@ -33,7 +33,7 @@ if [ ! -e "$STAMP" ]; then
     touch "$STAMP"
 fi
 
-"$VENV/bin/python" -m autograder.standin setup --quiet
+"$VENV/bin/python" -m autograder.sandboxed.standin setup --quiet
 
 # System packages: bubblewrap (the sandbox) always; for the tests also PostgreSQL (the gradebook
 # test) and Chromium (the feedback pages and the report are checked in a real headless browser).

@@ -6,8 +6,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import plugins, standin
-from autograder.course import COURSE, NOTEBOOK, Course
+from autograder import plugins
+from autograder.sandboxed import standin
+from autograder.course import COURSE, Course
+from assignments.notebook10 import NOTEBOOK
 from autograder.sandbox import Limits
 
 # Every kernel and nbgrader process the tests start finds the offline stand-in.

@@ -2,7 +2,7 @@
 
 import pytest
 
-from autograder import audit
+from assignments.notebook10 import audit
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_the_shortcut_lines_are_the_ones_that_build_or_add_the_shortcut(every):
 
 @pytest.fixture(scope="module")
 def oracle(solution):
-    from autograder import standin
+    from autograder.sandboxed import standin
 
     root = standin.configured_root()
     if root is not None:

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from autograder import assignment
-from autograder.course import NOTEBOOK
+from assignments.notebook10 import NOTEBOOK
 from tests.conftest import ITEM_CELLS
 from tests.conftest import CASES, EXPECTED, make_class
 

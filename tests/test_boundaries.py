@@ -1,10 +1,10 @@
 """Plain checks of the package's boundaries, read from the source (no grading runs here).
 
-1. The sandbox side (sandbox.BUNDLE_FILES, copied into the sandbox as its own package) imports
-   nothing of the trusted side: in the sandbox only those files exist.
+1. The sandbox side (the package autograder/sandboxed/, copied into the sandbox as a package of
+   its own) imports nothing of the trusted side: in the sandbox only its files exist.
 2. The trusted side imports from the sandbox side only the wire protocol (the zygote's request
-   and its two answers) and the two modules both sides share on purpose: the seeded-parameter
-   contract (seeded.py) and the data stand-in (standin.py).
+   and its two answers, the file-system layout) and what both sides share on purpose: the data
+   stand-in (standin.py) and, for an assignment, its seeded-parameter contract.
 3. The engine names no assignment: an assignment lives in its plug-in folder (assignments/ID/).
 """
 
@@ -19,11 +19,13 @@ from autograder import sandbox
 from autograder.course import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "autograder"
+SANDBOXED = PACKAGE / "sandboxed"
 SANDBOX_SIDE = {Path(name).stem for name in sandbox.BUNDLE_FILES}
 SHARED = {"seeded", "standin"}  # imported by both sides on purpose (see the module docstring)
 PROTOCOL = {"zygote": {"send_request", "SETUP_ERROR", "SETUP_FAILED"}}
+WIRE = {"layout"}  # a module that is all protocol: the file-system layout a request carries (typed steps)
 # A trusted-side helper inside a sandbox-side file, run only by the CLI outside the sandbox
-# (`python -m autograder.standin setup`): where the course keeps its data.
+# (`python -m autograder.sandboxed.standin setup`): where the course keeps its data.
 SANDBOX_SIDE_EXCEPTIONS = {("standin", "autograder.course")}
 
 
@@ -39,14 +41,14 @@ def _imports(path: Path):
 
 
 def _trusted_files() -> list[Path]:
-    files = [p for p in PACKAGE.rglob("*.py") if not (p.parent == PACKAGE and p.stem in SANDBOX_SIDE)]
+    files = [p for p in PACKAGE.rglob("*.py") if SANDBOXED not in p.parents]
     return files + sorted((REPO_ROOT / "assignments").rglob("*.py"))
 
 
 @pytest.mark.parametrize("name", sorted(SANDBOX_SIDE))
 def test_the_sandbox_side_imports_nothing_of_the_trusted_side(name):
     bad = []
-    for module, names in _imports(PACKAGE / f"{name}.py"):
+    for module, names in _imports(SANDBOXED / f"{name}.py"):
         if module.startswith("."):
             targets = {module.lstrip(".")} if module.strip(".") else names
             bad += [f"{module} {sorted(names)}" for t in targets if t not in SANDBOX_SIDE]
@@ -78,14 +80,14 @@ def test_the_trusted_side_imports_only_the_protocol_and_the_shared_contract_from
     found = []
     for path in _trusted_files():
         for module, names in _imports(path):
-            if module.startswith("autograder.") and module.split(".")[1] in SANDBOX_SIDE:
-                used = {module.split(".")[1]: names}
-            elif module == "autograder":
-                used = {n: {"*"} for n in names if n in SANDBOX_SIDE}
+            if module.startswith("autograder.sandboxed."):
+                used = {module.split(".")[2]: names}
+            elif module == "autograder.sandboxed":
+                used = {n: {"*"} for n in names}
             else:
                 continue
             for side_module, side_names in used.items():
-                allowed = side_module in SHARED or side_names <= PROTOCOL.get(side_module, set())
+                allowed = side_module in SHARED | WIRE or side_names <= PROTOCOL.get(side_module, set())
                 if not allowed:
                     found.append(f"{path.relative_to(REPO_ROOT)}: {side_module} {sorted(side_names)}")
     assert found == [], "trusted code imports sandbox-side code beyond the protocol:\n" + "\n".join(found)
@@ -101,17 +103,13 @@ def _code_words(path: Path) -> str:
     return " ".join(kept)
 
 
-# Engine modules that still name notebook10 in code: the ones this ratchet lets shrink, never grow
-# (issue 14: the course's default assignment, the demo and the CLI's examples; in words other than
-# the name, the report's blank-site map, the sandbox-side probes, the stand-in data and the audit are notebook10's too).
-STILL_NAMING_NOTEBOOK10 = {"cli.py", "course.py", "demo.py"}
-
-
-def test_no_new_engine_module_names_an_assignment():
-    naming = {p.name for p in PACKAGE.rglob("*.py") if "notebook10" in _code_words(p) or "notebook11" in _code_words(p)}
-    assert naming <= STILL_NAMING_NOTEBOOK10, f"engine modules that now name an assignment: {naming - STILL_NAMING_NOTEBOOK10}"
-    assert naming == STILL_NAMING_NOTEBOOK10, (f"{STILL_NAMING_NOTEBOOK10 - naming} no longer name one: take them "
-                                               "off STILL_NAMING_NOTEBOOK10")
+def test_no_engine_module_names_an_assignment():
+    """Outside docstrings and comments, no module of the engine (autograder/, the sandbox side
+    included) contains an assignment's id: what is specific to one lives in assignments/ID/."""
+    ids = sorted(p.name for p in (REPO_ROOT / "assignments").iterdir() if (p / "__init__.py").is_file())
+    assert ids, "no assignment plug-in found"
+    naming = {f"{p.relative_to(REPO_ROOT)}: {i}" for p in PACKAGE.rglob("*.py") for i in ids if i in _code_words(p)}
+    assert naming == set(), f"engine modules that name an assignment: {sorted(naming)}"
 
 
 def test_a_grader_module_is_never_named_like_a_test():

@@ -29,7 +29,8 @@ import nbformat
 import pytest
 
 from autograder import assignment, export, report
-from autograder.course import NOTEBOOK, REPO_ROOT, Course
+from autograder.course import REPO_ROOT, Course
+from assignments.notebook10 import NOTEBOOK
 from tests.conftest import ITEM_CELLS
 from tests.conftest import CASES, EXPECTED, TEST_LIMITS, copy_course, make_class
 

@@ -1,5 +1,7 @@
 """`make demo`'s example class: real catalogue notebooks, held to the catalogue's expectations."""
 
+import json
+
 import pytest
 
 from autograder import demo
@@ -7,18 +9,28 @@ from autograder.course import COURSE
 
 
 def test_every_example_student_is_a_notebook_of_the_repository():
-    for student, path in demo.EXAMPLE_CLASS.items():
-        assert (COURSE.root / path).is_file(), student
+    for assignment in demo.demo_assignments():
+        for student, (path, _) in demo.example_class(assignment).items():
+            assert (COURSE.root / path).is_file(), (assignment, student)
 
 
 def test_the_demo_expects_what_the_catalogue_expects():
-    """The totals the demo checks come from tests/submissions/expected.json, so a change of policy
-    that the catalogue records cannot leave the demo failing on a working machine."""
-    totals = demo.expected_totals()
-    assert set(totals) == set(demo.EXAMPLE_CLASS)
+    """The totals the demo checks are the catalogue's (tests/submissions/expected.json), so a change of
+    policy that the catalogue records cannot leave the demo failing on a working machine unnoticed."""
+    catalogue = json.loads((COURSE.root / "tests/submissions/expected.json").read_text())
+    students = demo.example_class("notebook10")
+    for student, (path, total) in students.items():
+        case = path.removeprefix("tests/submissions/")
+        want = sum(catalogue[case]["expect"].values()) if case in catalogue else 0.0
+        assert total == want, (student, path)
+    totals = {student: total for student, (_, total) in students.items()}
     assert totals["ada"] == 10.0 and totals["dee"] == 10.0  # correct notebooks
-    assert totals["eve"] == 0.0  # the blank release
+    assert totals["eve"] == 0.0 and students["eve"][0].startswith("release/")  # the blank release
     assert 0 < totals["ben"] < 10 and 0 < totals["cy"] < 10  # a mistake, a hostile notebook
+
+
+def test_each_assignment_with_graders_has_a_demo():
+    assert demo.demo_assignments() == ["notebook10", "notebook11"]
 
 
 # The first failures of bug_no_padding (the hidden-case crash comes first in its results) and of a correct notebook

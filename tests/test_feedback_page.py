@@ -8,7 +8,8 @@ import nbformat
 import pytest
 
 from autograder import assignment, autograde, report
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 from tests.conftest import ITEM_CELLS
 from tests.conftest import make_class
 

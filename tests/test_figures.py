@@ -1,4 +1,4 @@
-from autograder import figures
+from assignments.notebook10 import figures
 from autograder.course import COURSE
 
 

@@ -13,7 +13,8 @@ import pytest
 import torch
 
 from autograder import engine, sandbox
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 from autograder.sandbox import Limits
 from tests.conftest import CASES, EXPECTED, TEST_LIMITS
 

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from autograder import assignment, cli, gradingconfig, sandbox
-from autograder.course import NOTEBOOK
+from assignments.notebook10 import NOTEBOOK
 from tests.conftest import CASES, make_class
 
 SETTINGS = {"seed": 7, "cell_seconds": 4.0, "submission_seconds": 90.0, "memory_mb": 3072, "address_space_mb": 6144,

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from autograder import assignment, engine
-from autograder.course import NOTEBOOK
+from assignments.notebook10 import NOTEBOOK
 from tests.conftest import ITEM_CELLS
 from tests.conftest import CASES, EXPECTED, TEST_LIMITS, make_class
 

@@ -11,7 +11,8 @@ from nbclient import NotebookClient
 
 from autograder.assignment import blank_sites, tool_env, validate
 from autograder.blanks import MARKER, strip_markers
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 
 # The seed's 13 blank sites, by cell and the answer(s) they hide.
 SEED_SITES = [

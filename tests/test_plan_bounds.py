@@ -24,7 +24,8 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 from autograder import engine
 from autograder import plan
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 from autograder import plugins
 from tests.conftest import CASES, TEST_LIMITS
 

@@ -9,7 +9,8 @@ import shutil
 import pytest
 
 from autograder import assignment, autograde, cli, export, report
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 from tests.conftest import ITEM_CELLS
 from tests.conftest import EXPECTED, copy_course, make_class
 from tests.test_notebook import SEED_SITES

@@ -9,6 +9,7 @@ import pytest
 from autograder import sandbox
 from autograder.evidence import parse
 from autograder.sandbox import Limits
+from autograder.sandboxed.layout import Tmpfs
 
 FAST = Limits(cell_seconds=8, submission_seconds=40)
 BACKEND = {"pool": None}
@@ -195,24 +196,34 @@ def test_a_warm_sandbox_that_fails_mid_request_is_dropped_and_the_submission_run
 
 def test_an_installed_copy_of_the_grader_in_the_venv_is_hidden_from_the_submission(tmp_path, monkeypatch):
     """A Dask worker installs this package into its venv (`pip install .`), which the sandbox shows:
-    the graders and the reference code would be readable there. The sandbox masks the package."""
+    the engine and, beside it, the assignment plug-ins (graders, reference code) would be readable
+    there. The sandbox masks both packages."""
+    import shutil
     import sysconfig
     from pathlib import Path
 
     site = Path(sysconfig.get_paths()["purelib"])
-    fake = site / "nb10_masking_test_package"
-    fake.mkdir(exist_ok=True)
-    (fake / "reference.py").write_text("SECRET = 'the reference answers'\n")
+    fake = site / "nb10_masking_test_root"
+    secrets = {fake / "autograder" / "reference.py": "SECRET = 'the engine'\n",
+               fake / "assignments" / "notebook10" / "reference.py": "SECRET = 'the reference answers'\n"}
     try:
-        monkeypatch.setattr(sandbox, "grader_package_dir", lambda: fake)
-        assert ["tmpfs", str(fake), 4096, "0755"] in sandbox.layout(FAST, [])
-        raw, world = run_cells(f"import os\nprint(sorted(os.listdir({str(fake)!r})))\n"
-                               f"print(open({str(site / 'nb10_masking_test_package' / 'reference.py')!r}).read())")
-        assert output(world, 0).startswith("[]"), output(world, 0)
-        assert "the reference answers" not in output(world, 0)
+        for path, text in secrets.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        monkeypatch.setattr(sandbox, "grader_package_dir", lambda: fake / "autograder")
+        steps = sandbox.layout(FAST, [])
+        assert Tmpfs(str(fake / "autograder"), 4096, "0755") in steps
+        assert Tmpfs(str(fake / "assignments"), 4096, "0755") in steps
+        code = "import os\n" + "".join(
+            f"print(sorted(os.listdir({str(fake / top)!r})))\n"
+            f"try:\n    print(open({str(p)!r}).read())\nexcept OSError as exc:\n    print(type(exc).__name__)\n"
+            for top, p in zip(("autograder", "assignments"), secrets))
+        raw, world = run_cells(code)
+        shown = output(world, 0)
+        assert shown.count("[]") == 2 and shown.count("FileNotFoundError") == 2, shown
+        assert "the engine" not in shown and "the reference answers" not in shown, shown
     finally:
-        (fake / "reference.py").unlink()
-        fake.rmdir()
+        shutil.rmtree(fake, ignore_errors=True)
 
 
 def test_the_process_is_hardened_against_its_own_notebook():
@@ -228,3 +239,21 @@ def test_the_process_is_hardened_against_its_own_notebook():
     assert "unshare exit 1" in output(world, 1) and "Operation not permitted" in output(world, 1), output(world, 1)
     assert "a child process still runs 0" in output(world, 2), output(world, 2)
     assert not any("hardening" in n for n in world.notes), world.notes
+
+
+def test_the_layout_is_one_list_of_typed_steps_for_both_launchers():
+    """The cold launcher's bubblewrap arguments and the zygote's steps come from the same typed
+    list; a step crosses the wire as a plain list and arrives as the same step; a step the zygote
+    does not know, or one with a field too many, is refused rather than guessed at."""
+    from autograder.sandboxed import layout as fs
+
+    steps = sandbox.layout(FAST, [fs.ReadOnly("/etc/hostname", "/home/student/.medmnist/x")])
+    assert fs.from_wire(fs.to_wire(steps)) == steps
+    assert all(type(step) in fs.STEPS.values() for step in steps)
+    args = fs.bwrap_args(steps)
+    assert args[:3] == ["--ro-bind", "/usr", "/usr"] and ["--proc", "/proc"] == args[args.index("--proc"):][:2]
+    assert args.count("--ro-bind") == sum(isinstance(s, fs.ReadOnly) for s in steps)
+    with pytest.raises(ValueError, match="unknown layout step 'bind'"):
+        fs.from_wire([["bind", "/", "/"]])
+    with pytest.raises(ValueError, match="'ro-bind'"):
+        fs.from_wire([["ro-bind", "/", "/", "rw"]])

@@ -6,7 +6,7 @@ import textwrap
 
 import numpy as np
 
-from autograder import standin
+from autograder.sandboxed import standin
 
 LOAD_ALL_SPLITS = textwrap.dedent("""
     from medmnist import PneumoniaMNIST
@@ -63,11 +63,11 @@ def test_without_the_variable_medmnist_still_insists_on_the_real_file(tmp_path):
 def test_a_variable_naming_an_empty_folder_says_what_to_do(tmp_path):
     env = dict(os.environ, MEDMNIST_STANDIN=str(tmp_path), HOME=str(tmp_path / "home"))
     proc = run_python("import medmnist", env)
-    assert "python -m autograder.standin setup" in proc.stderr
+    assert "python -m autograder.sandboxed.standin setup" in proc.stderr
 
 
 def test_check_reports_the_three_split_sizes(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "autograder.standin", "check", "--root", str(standin.write(tmp_path).parent)],
+    proc = subprocess.run([sys.executable, "-m", "autograder.sandboxed.standin", "check", "--root", str(standin.write(tmp_path).parent)],
                           capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, HOME=str(tmp_path / "home")))
     assert proc.returncode == 0, proc.stderr

@@ -14,3 +14,12 @@ ITEMS = {  # item -> the test cell that holds its points
 }
 GRADERS = ("residual_block_shapes", "shortcut_projection", "resnet18_adaptation", "device_placement")
 SELF_CHECKS = ("graders/messages.py", "selfcheck.py")  # the release's helper cell, in this order
+# `make demo`'s example class: student -> (notebook, the total it must score). Real catalogue notebooks,
+# one per kind of outcome; the totals are the catalogue's (tests/submissions/expected.json; a test compares).
+EXAMPLE_CLASS = {
+    "ada": ("tests/submissions/correct/correct_solution_as_released_success_score_full.ipynb", 10.0),
+    "ben": ("tests/submissions/bugs/bug_no_padding_score_partial.ipynb", 7.0),
+    "cy": ("tests/submissions/hostile/hostile_zeros_of_the_right_shape_score_zero_for_blocks.ipynb", 4.0),
+    "dee": ("tests/submissions/correct/correct_identity_module_shortcut_success_score_full.ipynb", 10.0),
+    "eve": ("release/notebook10/notebook10.ipynb", 0.0),
+}

@@ -34,7 +34,7 @@ else
 fi
 
 # The data stand-in, outside the source folder (which run_autograder makes unreadable to the student).
-(cd "$SOURCE" && PYTHONPATH="$SOURCE" "$PY" -m autograder.standin setup --root "$DATA" --quiet)
+(cd "$SOURCE" && PYTHONPATH="$SOURCE" "$PY" -m autograder.sandboxed.standin setup --root "$DATA" --quiet)
 chmod -R a+rX /autograder/data
 # Graders, reference code and course files: behind a folder only root may enter (run_autograder does
 # it again before each run; the files keep their modes, the sandbox copies its own modules from there).

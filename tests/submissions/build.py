@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.blanks import strip_markers
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 from tests.submissions.case import Case, Delete, InsertAfter, RawFile, Replace, Sub
 from tests.submissions.cases_accuracy import CASES as ACCURACY
 from tests.submissions.cases_bugs import CASES as BUGS

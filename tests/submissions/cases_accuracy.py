@@ -40,7 +40,8 @@ from __future__ import annotations
 import nbformat
 
 from autograder.blanks import strip_markers
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 from tests.submissions.case import Case, InsertAfter, Replace, Sub
 
 DEVICE = 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")'

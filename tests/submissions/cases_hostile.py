@@ -10,7 +10,8 @@ import json
 
 import nbformat
 
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 from tests.submissions.case import Case, Delete, InsertAfter, RawFile, Replace, Sub
 
 ITEMS = ("residual_block_shapes", "shortcut_projection", "resnet18_adaptation", "device_placement")

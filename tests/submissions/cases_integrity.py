@@ -22,7 +22,8 @@ a redesigned grader. Numbering follows issue 10:
 
 import nbformat
 
-from autograder.course import COURSE, NOTEBOOK
+from autograder.course import COURSE
+from assignments.notebook10 import NOTEBOOK
 from tests.submissions.case import Case, InsertAfter, Replace, Sub
 from tests.submissions.cases_hostile import BLANK_BLOCK, NO_BLOCKS
 

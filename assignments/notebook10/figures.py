@@ -4,7 +4,7 @@ The seed notebook linked to images on external sites, which do not load offline.
 drawn with matplotlib instead and saved next to the source notebook, so that nbgrader copies
 them into the release:
 
-    python -m autograder.figures            # rewrite source/notebook10/*.png
+    python -m assignments.notebook10.figures            # rewrite source/notebook10/*.png
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def draw_all(folder: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    for path in draw_all(COURSE.source()):
+    for path in draw_all(COURSE.source("notebook10")):
         print(f"wrote {path}")
     return 0
 

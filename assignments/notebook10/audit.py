@@ -41,6 +41,7 @@ from contextlib import contextmanager, nullcontext, redirect_stderr, redirect_st
 from dataclasses import dataclass, field
 from pathlib import Path
 
+ASSIGNMENT, NOTEBOOK = "notebook10", "notebook10.ipynb"  # the assignment audited: this plug-in's
 ANSWER_CELLS = ("setup", "residual_block", "residual_block_demo", "resnet18_adaptation")
 ITEMS = ("residual_block_shapes", "shortcut_projection", "resnet18_adaptation", "device_placement")
 GROUP_ITEM = {"demo": "residual_block_shapes", "resnet": "resnet18_adaptation", "device": "device_placement"}
@@ -247,10 +248,10 @@ def solution_cells() -> dict[str, str]:
     import nbformat
 
     from autograder.blanks import strip_markers
-    from autograder.course import COURSE, NOTEBOOK
+    from autograder.course import COURSE
 
     cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
-             for c in nbformat.read(COURSE.source() / NOTEBOOK, as_version=4).cells}
+             for c in nbformat.read(COURSE.source(ASSIGNMENT) / NOTEBOOK, as_version=4).cells}
     return {cell: strip_markers(cells[cell]) for cell in ANSWER_CELLS}
 
 
@@ -258,9 +259,9 @@ def notebook_with(cells: dict[str, str]) -> bytes:
     """The released notebook with these answer cells: a student's submission."""
     import nbformat
 
-    from autograder.course import COURSE, NOTEBOOK
+    from autograder.course import COURSE
 
-    nb = nbformat.read(COURSE.release() / NOTEBOOK, as_version=4)
+    nb = nbformat.read(COURSE.release(ASSIGNMENT) / NOTEBOOK, as_version=4)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id in cells:
@@ -573,14 +574,14 @@ class Oracle:
 
 
 def oracle_worker() -> None:
-    """`python -m autograder.audit --oracle`: JSON lines in (mutant id and cells), JSON lines out."""
+    """`python -m assignments.notebook10.audit --oracle`: JSON lines in (mutant id and cells), JSON lines out."""
     import warnings
 
     warnings.filterwarnings("ignore")
     import torch
 
     torch.set_num_threads(1)
-    from autograder import standin
+    from autograder.sandboxed import standin
 
     root = standin.configured_root()  # the data the sandbox is given, found the same way
     if root is not None:
@@ -602,7 +603,7 @@ def run_oracle(jobs: list[tuple[str, dict[str, str]]], workers: int) -> dict[str
     procs = []
     shares = [jobs[i::workers] for i in range(workers)]
     for share in shares:
-        proc = subprocess.Popen([sys.executable, "-m", "autograder.audit", "--oracle"], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, "-m", "assignments.notebook10.audit", "--oracle"], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, text=True, env=env)
         procs.append((proc, share))
     verdicts: dict[str, dict] = {}
@@ -666,7 +667,6 @@ def audit(ids: tuple[str, ...] | None = None, workers: int = 2, progress=print) 
     started = time.perf_counter()
     notebooks = {"control": notebook_with(control)}
     notebooks.update({m.id: notebook_with(dict(solution, **{m.cell: m.source})) for m in chosen})
-    from autograder.course import ASSIGNMENT
 
     results = engine.grade(notebooks, warm=True, workers=workers, assignment=ASSIGNMENT)
     grading_seconds = time.perf_counter() - started

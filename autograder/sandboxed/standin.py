@@ -13,8 +13,8 @@ the demo and grading machines have no internet, so this module
   pointed at that folder and the stand-in's MD5 accepted in place of the real one. Without
   the variable nothing changes, and medmnist downloads and verifies the real file as usual.
 
-    python -m autograder.standin setup      # write the data (if missing) and install the hook
-    python -m autograder.standin check      # load all three splits through medmnist
+    python -m autograder.sandboxed.standin setup      # write the data (if missing) and install the hook
+    python -m autograder.sandboxed.standin check      # load all three splits through medmnist
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ SEED = 20261126
 ENV = "MEDMNIST_STANDIN"
 PTH_NAME = "nb10_medmnist_standin.pth"
 # One line, executed by `site` at interpreter start: a no-op unless MEDMNIST_STANDIN is set.
-PTH_LINE = f'import os; os.environ.get("{ENV}") and __import__("autograder.standin").standin.activate_from_env()\n'
+PTH_LINE = f'import os; os.environ.get("{ENV}") and __import__("autograder.sandboxed.standin").sandboxed.standin.activate_from_env()\n'
 NOTE = "synthetic stand-in for PneumoniaMNIST (drawn shapes, not X-rays)"
 
 
@@ -143,7 +143,7 @@ def _recorded_md5(root: Path) -> str:
     if not is_current(root):
         raise StandinError(
             f"{ENV}={root} but that folder holds no intact stand-in ({FILENAME} with a matching "
-            f"{SIDECAR}). Run `python -m autograder.standin setup` (or `make demo`) to write it, "
+            f"{SIDECAR}). Run `python -m autograder.sandboxed.standin setup` (or `make demo`) to write it, "
             f"or unset {ENV} to use the real data set."
         )
     return json.loads((root / SIDECAR).read_text())["md5"]
@@ -209,7 +209,7 @@ def configured_root() -> Path | None:
     real data set), else this course's .data/medmnist when a stand-in is there."""
     if ENV in os.environ:
         return Path(os.environ[ENV]).resolve() if os.environ[ENV] else None
-    default = Path(__file__).resolve().parent.parent / ".data" / "medmnist"
+    default = Path(__file__).resolve().parents[2] / ".data" / "medmnist"
     return default if is_current(default) else None
 
 
@@ -232,7 +232,7 @@ def check(root: Path) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> int:
     from autograder.course import COURSE
 
-    parser = argparse.ArgumentParser(prog="python -m autograder.standin", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m autograder.sandboxed.standin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["setup", "check"])
     parser.add_argument("--root", type=Path, default=COURSE.data_dir,

@@ -35,7 +35,7 @@ import socket
 import struct
 import sys
 
-from . import runner
+from . import layout, runner
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP = 0x00020000, 0x04000000, 0x08000000, 0x02000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
@@ -44,7 +44,6 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}.get(platform.machine())
-DEVICES = ("null", "zero", "full", "random", "urandom")
 MAX_FDS = 16
 SCRATCH = "/run/nb10-sandbox"  # an empty folder each child mounts its own tmpfs on
 SETUP_FAILED, SETUP_ERROR = 70, "zygote: the sandbox could not be built:"
@@ -58,57 +57,7 @@ def _check(result: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    _check(_libc.mount(source and source.encode(), target.encode(), fstype and fstype.encode(), ctypes.c_ulong(flags),
-                       data and data.encode()), f"mount {target}")
-
-
-def _mkdirs(path: str, mode: int = 0o755) -> None:
-    os.makedirs(path, mode=mode, exist_ok=True)
-    os.chmod(path, mode)
-
-
-def _bind(root: str, source: str, target: str, readonly: bool = True) -> None:
-    dest = root + target
-    if os.path.isdir(source):
-        _mkdirs(dest)
-    else:
-        _mkdirs(os.path.dirname(dest))
-        open(dest, "a").close()
-    _mount(source, dest, None, MS_BIND | MS_REC)
-    if readonly:
-        _mount(None, dest, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
-
-
-def build_root(layout: list[list], root: str) -> None:
-    """Carry out the layout (see sandbox.layout) under `root`, a fresh tmpfs."""
-    for op, *args in layout:
-        if op == "ro-bind":
-            _bind(root, args[0], args[1])
-        elif op == "symlink":
-            os.symlink(args[0], root + args[1])
-        elif op == "dir":
-            _mkdirs(root + args[0], int(args[1], 8))
-        elif op == "tmpfs":
-            if not os.path.isdir(root + args[0]):  # over an existing folder (a read-only one) as it is
-                _mkdirs(root + args[0])
-            _mount("tmpfs", root + args[0], "tmpfs", MS_NOSUID | MS_NODEV, f"size={args[1]},mode={args[2]}")
-        elif op == "proc":
-            _mkdirs(root + args[0])
-            _mount("proc", root + args[0], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-        elif op == "dev-bind":  # a device file (the GPU's), usable inside
-            _bind(root, args[0], args[1], readonly=False)
-        elif op == "dev":
-            dev = root + args[0]
-            _mkdirs(dev)
-            _mount("tmpfs", dev, "tmpfs", MS_NOSUID, "size=64k,mode=755")
-            for name in DEVICES:
-                _bind(root, f"/dev/{name}", f"{args[0]}/{name}", readonly=False)
-            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-                os.symlink(target, f"{dev}/{name}")
-        else:
-            raise ValueError(f"unknown layout step {op!r}")
+_mount = layout.mount
 
 
 def _pivot(root: str) -> None:
@@ -168,7 +117,7 @@ def _sandboxed_child(request: dict, fds: list[int], pid_namespace_error: OSError
         root = SCRATCH + "/root"
         os.mkdir(root)
         _mount("tmpfs", root, "tmpfs", 0, "size=4m,mode=755")
-        build_root(request["layout"], root)
+        layout.build_root(layout.from_wire(request["layout"]), root)
         _pivot(root)
         stdout, stderr, *world_fds = fds
         os.dup2(stdout, 1)
