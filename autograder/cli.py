@@ -443,7 +443,13 @@ def main(argv: list[str] | None = None) -> int:
 
             course = course_here()
             make = assignment.generate_release if args.command == "release" else assignment.generate_solutions
-            for name in args.assignments or course.assignments():
+            names = args.assignments or course.assignments()
+            missing = [name for name in names if not course.source(name).is_dir()]
+            if not names or missing:
+                print(f"autograder {args.command}: no source folder {', '.join(missing) or 'at all'} in "
+                      f"{course.root / 'source'} (an assignment is source/ID/ID.ipynb)", file=sys.stderr)
+                return 2
+            for name in names:
                 print(f"wrote {make(course, name)}")
         elif args.command == "demo":
             from autograder import demo

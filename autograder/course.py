@@ -28,10 +28,11 @@ class Course:
 
     @property
     def first_assignment(self) -> str:
-        """The course's first assignment id (in name order); LookupError when source/ holds none."""
+        """The course's first assignment id (in name order); RuntimeError, saying what to do, when there is none."""
         names = self.assignments()
         if not names:
-            raise LookupError(f"{self.root / 'source'} holds no assignment folder (source/ID/ID.ipynb)")
+            raise RuntimeError(f"{self.root / 'source'} holds no assignment folder: put the instructor's notebook "
+                               "in source/ID/ID.ipynb, or name the assignment")
         return names[0]
 
     def _id(self, assignment: str | None) -> str:

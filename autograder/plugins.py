@@ -14,7 +14,7 @@ directory first, then beside this package): an ``__init__.py`` that says
   ``probes.py`` (``PREPARE``: op -> seeded values made before any notebook code; ``OPS``: op ->
   ``fn(spec, pre, ctx, blobs, cls)`` returning plain data) and the modules it imports relatively
   (its seeded-parameter contract, also imported by the graders). In the sandbox they are the
-  package ``nb10_sandbox.plugins.ID``; probes.py runs privately, as autograder/probe.py does, and
+  package ``nb10_sandbox.plugins.ID``; probes.py runs privately, as autograder/sandboxed/probe.py does, and
   may import probe.py's helpers (``from ...probe import field``).
 
 The engine, the planner, the results, the report and both doors take an assignment id and ask

@@ -100,15 +100,18 @@ def _case_parts() -> list[tuple[re.Pattern, str]]:
     """What names one check's case rather than the student's mistake, taken from the graders
     themselves: a message that differs only there is one mistake met in several cases."""
     labels = []  # each grader module's names of its cases
+    patterns = []  # and its patterns of what else names a case (a class's arguments), with their replacement
     for plugin in plugins.loadable():
         try:
-            labels += [label for module in plugin.grader_modules() for label in getattr(module, "CASE_LABELS", ())]
+            modules = plugin.grader_modules()
         except Exception:  # a plug-in whose graders do not import grades nothing: nothing of it to mask
             continue
+        labels += [label for module in modules for label in getattr(module, "CASE_LABELS", ())]
+        patterns += [(re.compile(p), r) for module in modules for p, r in getattr(module, "CASE_PATTERNS", ())]
     alternatives = "|".join(re.escape(label) for label in sorted(labels, key=len, reverse=True))
     return [
         (re.compile(alternatives), "\u2026"),
-        (re.compile(r"ResidualBlock\(\d+, \d+, stride=\d+\)"), "ResidualBlock(\u2026)"),
+        *patterns,
         (re.compile(r"on a \(\d+(?:, \d+)*\) batch"), "on a (\u2026) batch"),
         (re.compile(r"^On this machine, |^In the run with CUDA \w+(?: \(GPU \w+\))?, "), "In one of the two runs, "),
         (re.compile(r" on this machine| in the run with CUDA \w+(?: \(GPU \w+\))?"), " in one of the two runs"),

@@ -3,7 +3,7 @@
 # is already done:
 #   - the virtual environment .venv with this package and its dependencies (pyproject.toml);
 #   - the offline stand-in for PneumoniaMNIST in .data/medmnist, and the hook that lets
-#     medmnist find it (see autograder/standin.py);
+#     medmnist find it (see autograder/sandboxed/standin.py);
 #   - bubblewrap, the sandbox the graders run submissions in (the demo grades with it);
 #   - with --test only: PostgreSQL, for the gradebook test, and Chromium, for the feedback-page
 #     and report tests (the demo needs neither).

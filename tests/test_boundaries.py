@@ -21,7 +21,7 @@ from autograder.course import REPO_ROOT
 PACKAGE = REPO_ROOT / "autograder"
 SANDBOXED = PACKAGE / "sandboxed"
 SANDBOX_SIDE = {Path(name).stem for name in sandbox.BUNDLE_FILES}
-SHARED = {"seeded", "standin"}  # imported by both sides on purpose (see the module docstring)
+SHARED = {"standin"}  # imported by both sides on purpose (see the module docstring)
 PROTOCOL = {"zygote": {"send_request", "SETUP_ERROR", "SETUP_FAILED"}}
 WIRE = {"layout"}  # a module that is all protocol: the file-system layout a request carries (typed steps)
 # A trusted-side helper inside a sandbox-side file, run only by the CLI outside the sandbox

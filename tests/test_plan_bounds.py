@@ -243,6 +243,10 @@ def test_the_plan_is_the_old_plans_on_the_course_notebooks(source, tmp_path, mon
 
     monkeypatch.setattr(autograder.graders, "grader_modules", plugins.get("notebook10").grader_modules,
                         raising=False)
+    import autograder.course  # and the course's constants the old planner read (the engine names no assignment now)
+
+    monkeypatch.setattr(autograder.course, "NOTEBOOK", NOTEBOOK, raising=False)
+    monkeypatch.setattr(autograder.course, "ASSIGNMENT", "notebook10", raising=False)
     try:
         old_plan = importlib.import_module("old_plan")
         for name, nb in course_notebooks().items():

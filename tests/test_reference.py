@@ -5,7 +5,7 @@ import torchvision
 from torch import nn
 
 from assignments.notebook10 import reference
-from autograder.sandboxed import seeded as probe
+from assignments.notebook10 import seeded as probe
 
 
 def _torchvision_adapted() -> nn.Module:

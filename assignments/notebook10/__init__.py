@@ -2,7 +2,10 @@
 
 The instructor's notebook is source/notebook10/notebook10.ipynb. Here: the hidden graders
 (graders/, one module per graded item), the messages they and the notebook's self-checks share
-(graders/messages.py) and the reference computations they compare with (reference.py).
+(graders/messages.py), the reference computations they compare with (reference.py), the
+sandbox side (probes.py, the notebook-thread jobs.py, and seeded.py: the seeded-parameter
+contract both sides use), the report's blank-site map (sites.py), the demo's example class, the
+audit (audit.py) and the figures (figures.py).
 """
 
 NOTEBOOK = "notebook10.ipynb"
@@ -14,6 +17,7 @@ ITEMS = {  # item -> the test cell that holds its points
 }
 GRADERS = ("residual_block_shapes", "shortcut_projection", "resnet18_adaptation", "device_placement")
 SELF_CHECKS = ("graders/messages.py", "selfcheck.py")  # the release's helper cell, in this order
+SANDBOX = ("probes.py", "seeded.py", "jobs.py")  # copied into the sandbox as nb10_sandbox.plugins.notebook10
 # `make demo`'s example class: student -> (notebook, the total it must score). Real catalogue notebooks,
 # one per kind of outcome; the totals are the catalogue's (tests/submissions/expected.json; a test compares).
 EXAMPLE_CLASS = {

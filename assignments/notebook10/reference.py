@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autograder.sandboxed.seeded import (block_output_shape, make_block_params, make_input, make_resnet_params, needs_projection,
+from assignments.notebook10.seeded import (block_output_shape, make_block_params, make_input, make_resnet_params, needs_projection,
                                resnet18_blocks)
 
 

@@ -1,6 +1,6 @@
 """Notebook 11's probes: what the grader observes of the notebook's DoubleConv, Down, Up, UNet and
 of where its tensors are. Sandbox side: loaded privately as nb10_sandbox.plugins.notebook11.probes
-next to the generic probes, under the same rules (see autograder/probe.py): every function used
+next to the generic probes, under the same rules (see autograder/sandboxed/probe.py): every function used
 after the notebook starts is bound when this file is loaded, only C functions and C types' methods
 touch the notebook's objects (no operator on a tensor, no attribute of a notebook object read
 through Python), every value from the notebook is checked for its exact type before use, and the

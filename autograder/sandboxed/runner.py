@@ -1,8 +1,8 @@
 """The untrusted side's entry: runs one submission's code inside the sandbox and reports plain data.
 
-This module (with core.py, probe.py, seeded.py, student_side.py, standin.py and zygote.py) is
-copied into the sandbox as the package ``nb10_sandbox``; nothing else of the grader is visible
-there. For a submission it
+This module (with the rest of autograder/sandboxed/) is copied into the sandbox as the package
+``nb10_sandbox``, each assignment's sandbox-side files as ``nb10_sandbox.plugins.ID``; nothing
+else of the grader is visible there. For a submission it
 
 1. reads the plan (JSON, from stdin or the zygote): the code cells, where each graded item is
    checked, the checks' seeds, the per-cell time limit and the key that signs the evidence;
@@ -11,7 +11,8 @@ there. For a submission it
    (this machine as it is) and a *counterfactual world* (CUDA reported available, with tensors
    sent to "cuda" landing on PyTorch's data-less ``meta`` device; on a GPU machine, CUDA
    reported missing instead);
-3. in each world, loads the grader's side (core.py and probe.py) into private namespaces and
+3. in each world, loads the grader's side (core.py, probe.py and the plan's assignment's
+   probes.py) into private namespaces and
    hands it the world: the grader stays on this process's main thread, the notebook's cells
    run on a thread of their own in an IPython shell (shell escapes are answered with a note),
    one cell's error never stopping the next, and at each graded item's place the grader runs
@@ -116,7 +117,7 @@ def warm_up() -> None:
     import torch
     import torchvision
 
-    from . import seeded, standin, student_side  # noqa: F401  (a warm fork may not find these files any more)
+    from . import standin, student_side  # noqa: F401  (a warm fork may not find these files any more)
 
     _warm_plugins()
 
@@ -134,13 +135,15 @@ def warm_up() -> None:
 
 
 def prepare(plan: dict) -> None:
-    """Before forking: compute the plan's seed-derived values that are the same for a whole class."""
-    from . import seeded
+    """Before forking: what the plan's assignment computes ahead for a whole class (the ``prepare(plan)``
+    of its sandbox-side modules other than its probes, such as seed-derived values)."""
+    import importlib
 
-    for cell in plan["cells"]:
-        for spec in cell.get("probes", ()):
-            if spec["op"] == "resnet":
-                seeded.make_resnet_params(spec["seed"])
+    assignment = plan.get("assignment")
+    for name in _PLUGIN_MODULES.get(assignment, ()):
+        module = importlib.import_module(f"{PACKAGE}.{PLUGINS}.{assignment}.{name}")
+        if callable(getattr(module, "prepare", None)):
+            module.prepare(plan)
 
 
 # ---- hardening -------------------------------------------------------------------------------------

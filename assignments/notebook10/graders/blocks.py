@@ -69,7 +69,7 @@ def expected(submission, name: str, mode: str) -> dict[str, np.ndarray]:
 
 def upstream(submission, name: str) -> np.ndarray:
     (cin, cout, stride), shape = NUMERIC_CASES[name]
-    from autograder.sandboxed.seeded import block_output_shape, make_input
+    from assignments.notebook10.seeded import block_output_shape, make_input
 
     return make_input(block_output_shape(cin, cout, stride, shape), spec(submission, name)["seed"] + 5).numpy()
 

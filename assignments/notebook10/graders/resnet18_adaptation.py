@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.sandboxed import seeded as probe_side
+from assignments.notebook10 import seeded as probe_side
 from assignments.notebook10 import reference
 from assignments.notebook10.graders import messages
 from autograder.graders import fail, points

@@ -101,3 +101,11 @@ def make_resnet_params(seed: int) -> dict[str, torch.Tensor]:
         else:
             params[name] = 0.2 * torch.randn(*shape, generator=gen)
     return params
+
+
+def prepare(plan: dict) -> None:
+    """Before the sandbox forks (runner.prepare): ResNet18's seeded parameters, the same for a whole class."""
+    for cell in plan["cells"]:
+        for spec in cell.get("probes", ()):
+            if spec["op"] == "resnet":
+                make_resnet_params(spec["seed"])
