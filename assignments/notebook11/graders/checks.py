@@ -3,7 +3,6 @@ the reference, and explaining a difference in the exercise's words."""
 
 from __future__ import annotations
 
-import builtins
 import re
 from typing import Any
 
@@ -13,9 +12,6 @@ from assignments.notebook11 import reference
 from assignments.notebook11.graders import messages
 from autograder.graders import evidence, fail
 
-# Exception types a hidden case may name: Python's own. Any other name is the notebook's choice.
-BUILTIN_ERRORS = frozenset(name for name, value in vars(builtins).items()
-                           if isinstance(value, type) and issubclass(value, BaseException)) | {"CellTimeout"}
 CLASS_OF = messages.KINDS
 STEP_CELLS = {"double_conv": "DoubleConv", "down": "Down", "up": "Up"}  # answer cells of the U-Net's parts
 
@@ -33,22 +29,7 @@ def spec_of(submission, cell: str, probe_id: str) -> dict:
     return next(p for p in submission.plan_probes(cell) if p["id"] == probe_id)
 
 
-def your_line(error: dict | None) -> str:
-    if not error or not error.get("code"):
-        return ""
-    return f" (line {error['line']} of your cell: `{error['code']}`)"
-
-
-def describe_error(error: dict, hidden: bool = False) -> str:
-    """The student's exception; for a hidden case only its type, and only a built-in one."""
-    kind = error.get("type") if isinstance(error.get("type"), str) else "an error"
-    if kind == "NotATensor":
-        found = re.fullmatch(r"returned (\w+), not a tensor", str(error.get("message", "")))
-        return f"no tensor (it returned {found.group(1) if found and not hidden else 'something else'})"
-    if hidden:
-        return kind if kind in BUILTIN_ERRORS else "an exception"
-    text = kind + (f": {error['message']}" if error.get("message") else "")
-    return text + your_line(error)
+describe_error = messages.describe_error
 
 
 def outcome_error(value: Any) -> dict | None:
@@ -68,10 +49,10 @@ def built(submission, result: dict, label: str, hidden: bool) -> dict:
             name = re.match(r"(\w+) is not defined", str(error.get("message", "")))
             why = submission.first_failure_before(result["id"], result.get("world", "real"),
                                                   name.group(1) if name else None)
-            fail(f"{error.get('message', 'a class is not defined')}" + (f": {why}." if why else "."))
+            fail(messages.name_missing(error.get("message", "a class is not defined"), why))
         if error.get("type") == "GraderError":
             raise RuntimeError(f"the probe failed on the grader's side ({error.get('message')})")
-        fail(f"{label}: building it raised {describe_error(error, hidden)}.")
+        fail(messages.build_raised(label, describe_error(error, hidden)))
     return result
 
 
@@ -101,29 +82,8 @@ def own_code_right(result: dict, composed: Any) -> bool:
     return close(y, composed.get("y"), 1e-5, 1e-5) and close(y2, composed.get("y2"), 1e-5, 1e-5) and live(y, y2)
 
 
-def expected_shape(kind: str, args, inputs: dict) -> list[int]:
-    x = inputs["x"]
-    if kind == "double_conv":
-        return [x[0], args[1], x[2], x[3]]
-    if kind == "down":
-        return [x[0], args[1], x[2] // 2, x[3] // 2]
-    if kind == "up":
-        skip = inputs["skip"]
-        return [skip[0], args[1], skip[2], skip[3]]
-    return [x[0], args[1], x[2], x[3]]
-
-
 def shape_problem(kind: str, spec: dict, found: np.ndarray, label: str, hidden: bool) -> str | None:
-    want = expected_shape(kind, spec["args"], spec["inputs"])
-    if list(found.shape) == want:
-        return None
-    rule = {"double_conv": "out_channels channels at the input's height and width",
-            "down": "out_channels channels at half the input's height and width (rounded down)",
-            "up": "out_channels channels at the skip's height and width",
-            "unet": "num_classes scores for every pixel, at the input's height and width"}[kind]
-    if hidden:
-        return f"{label} gave an output of the wrong shape: it should have {rule}."
-    return f"{label} gave an output of shape {messages.shape_text(found.shape)} instead of {messages.shape_text(want)}: {rule}."
+    return messages.shape_problem(kind, spec["args"], spec["inputs"], found.shape, label, hidden)
 
 
 def judge_step(submission, cell: str, probe_id: str, hidden_label: str | None = None) -> None:
@@ -139,29 +99,25 @@ def judge_step(submission, cell: str, probe_id: str, hidden_label: str | None = 
         return  # right, but for its DoubleConv, which the DoubleConv item judges
     problem = layers_problem(kind, result, args, hidden)
     if problem:
-        fail(f"{label}: {problem}")
+        fail(messages.case_problem(label, problem))
     y = result.get("y")
     error = outcome_error(y)
     if error:
         hint = messages.up_error_hint(error) if kind == "up" else ""
-        fail(f"{label} raised {describe_error(error, hidden)}.{hint}")
+        fail(messages.step_raised(label, describe_error(error, hidden), hint))
     if not isinstance(y, np.ndarray):
-        fail(f"{label} did not return a tensor.")
+        fail(messages.no_tensor(label))
     shape = shape_problem(kind, spec, y, label, hidden)
     if shape:
         fail(shape)
     variant = reference.variant_of(y, spec)
-    if variant and kind == "up":
-        fail(f"{label}: {messages.UP_VARIANTS[variant]}.")
-    if variant and kind == "down":
-        fail(f"{label}: {messages.DOWN_VARIANTS[variant]}.")
+    if variant and kind in ("up", "down"):
+        fail(messages.variant_problem(kind, label, variant))
     if not np.isfinite(y).all():
-        fail(f"{label}: its output holds NaN or infinite values.")
+        fail(messages.not_finite(label))
     if not live(y, result.get("y2")):
-        fail(f"{label}: its output does not depend on its input.")
-    rule = {"double_conv": "(3x3 convolution -> BatchNorm2d -> ReLU) twice", "down": messages.DOWN_RULE,
-            "up": messages.UP_RULE}[kind]
-    fail(f"{label} does not compute what it should: {rule}.")
+        fail(messages.not_live(label))
+    fail(messages.wrong_values(kind, label))
 
 
 def layers_problem(kind: str, result: dict, args, hidden: bool) -> str | None:

@@ -94,14 +94,13 @@ def _check_place(submission, world: str, what: str, found, var: str) -> None:
     found_set = set(found) if isinstance(found, list) else {found}
     if found_set != {_expected_place(result, run)}:
         stopped = submission.first_failure_before("device", world, var)
-        fail(messages.placement_problem(where, what, found_set, _device_type(result, run.mode),
-                                        messages.DEVICE_FIXES[what]) + (f" Note: {stopped}." if stopped else ""))
+        fail(messages.placement_note(messages.placement_problem(where, what, found_set, _device_type(result, run.mode),
+                                                                messages.DEVICE_FIXES[what]), stopped))
 
 
 def _missing(submission, world: str, what: str, var: str) -> None:
     _, where = _facts(submission, world)
-    fail(f"{messages.sentence(what)} {'are' if what == 'the logits' else 'is'} not defined {where}: "
-         + (submission.first_failure_before("device", world, var) or "the cell that makes it did not finish") + ".")
+    fail(messages.missing_on_device(what, where, submission.first_failure_before("device", world, var)))
 
 
 @points(0.25)
@@ -110,16 +109,14 @@ def test_device_placement_choice(submission, world):
     result, where = _facts(submission, world)
     run = submission.world(world)
     if not result["device"]["defined"]:
-        fail(f"device is not defined {where}: " + (submission.first_failure_before("device", world, "device") or
-                                                    "the setup cell did not define it") + ".")
+        fail(messages.device_not_defined(where, submission.first_failure_before("device", world, "device")))
     want = "cuda" if run.cuda else "cpu"
     got = _device_type(result, run.mode)
     if got != want:
         fail(messages.device_choice_problem(where, got, want))
     index = result["device"].get("index")
     if got == "cuda" and index not in (None, 0):
-        fail(f"{messages.sentence(where)}, device is cuda:{index}, a GPU that a one-GPU machine does not have: use "
-             "torch.device('cuda') (the current GPU) or cuda:0.")
+        fail(messages.device_index_problem(where, index))
 
 
 @points(0.25)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import pytest
 
 from assignments.notebook11 import reference
+from assignments.notebook11.graders import messages
 from assignments.notebook11.graders.checks import judge_step, value_spec
 from autograder.graders import points
 
 CELL = "test_double_conv"
 WORLDS = ["real"]
 
-SEED_CASES = {"1-to-16": ((1, 16), [2, 1, 20, 24]), "8-to-5": ((8, 5), [1, 8, 7, 9])}
+SEED_CASES = messages.DOUBLE_CONV_CASES  # the self-check's cases
 HIDDEN_CASES = {
     "hidden-1": ("more output than input channels, on a non-square map", (3, 12), [2, 3, 11, 17]),
     "hidden-2": ("fewer output than input channels", (12, 4), [1, 12, 9, 9]),

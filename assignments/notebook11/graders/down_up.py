@@ -18,22 +18,19 @@ from __future__ import annotations
 import pytest
 
 from assignments.notebook11 import reference
+from assignments.notebook11.graders import messages
 from assignments.notebook11.graders.checks import judge_step, value_spec
 from autograder.graders import points
 
 CELL = "test_down_up_shapes"
 WORLDS = ["real"]
 
-DOWN_SEED = {"16-to-32": ((16, 32), [2, 16, 32, 40]), "4-to-6-odd": ((4, 6), [1, 4, 9, 7])}
+DOWN_SEED = messages.DOWN_CASES  # the self-check's cases
 DOWN_HIDDEN = {
     "hidden-1": ("an odd height and an even width", (8, 8), [2, 8, 15, 22]),
     "hidden-2": ("a small map with more output channels", (3, 10), [1, 3, 6, 6]),
 }
-UP_SEED = {  # name -> ((in, out), x, skip)
-    "even": ((32, 16), [2, 32, 8, 10], [2, 16, 16, 20]),
-    "odd": ((16, 8), [2, 16, 5, 6], [2, 8, 11, 13]),
-    "centred": ((8, 4), [1, 8, 4, 3], [1, 4, 10, 9]),
-}
+UP_SEED = messages.UP_CASES  # name -> ((in, out), x, skip): the self-check's cases
 UP_HIDDEN = {
     "hidden-1": ("a skip one row larger, on a tall map", (12, 6), [1, 12, 7, 4], [1, 6, 15, 8]),
     "hidden-2": ("more output channels than the skip has, a skip one column larger", (6, 10), [2, 6, 3, 5],

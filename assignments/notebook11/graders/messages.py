@@ -1,15 +1,30 @@
 """Every sentence a student reads from Notebook 11's graders, as plain functions over plain data.
 
+The hidden graders call these functions, and so do the notebook's visible self-checks:
+`autograder release` copies this module's source, then selfcheck.py's, into the release's helper
+cell (autograder/inlineselfchecks.py), so a self-check words a mistake as the grader does. Hence
+only the standard library here, and no `from __future__` import (the code runs inside a function).
+
 A hidden case is named by its description only ("hidden case: a one-row skip ..."): no message
 about it shows its sizes or channel counts, nor the student's exception message or line (they can
 carry them).
 """
 
-from __future__ import annotations
-
+import builtins
 import re
 
 KINDS = {"double_conv": "DoubleConv", "down": "Down", "up": "Up", "unet": "UNet"}
+
+
+# The visible cases: the self-checks try these, and the graders try them too, with seeded values.
+DOUBLE_CONV_CASES = {"1-to-16": ((1, 16), [2, 1, 20, 24]), "8-to-5": ((8, 5), [1, 8, 7, 9])}
+DOWN_CASES = {"16-to-32": ((16, 32), [2, 16, 32, 40]), "4-to-6-odd": ((4, 6), [1, 4, 9, 7])}
+UP_CASES = {  # name -> ((in, out), x, skip)
+    "even": ((32, 16), [2, 32, 8, 10], [2, 16, 16, 20]),
+    "odd": ((16, 8), [2, 16, 5, 6], [2, 8, 11, 13]),
+    "centred": ((8, 4), [1, 8, 4, 3], [1, 4, 10, 9]),
+}
+UNET_CASES = {"64x64": ((1, 3, 16), [2, 1, 64, 64]), "63x61": ((1, 3, 16), [1, 1, 63, 61])}
 
 
 def shape_text(shape) -> str:
@@ -180,3 +195,161 @@ def placement_problem(where: str, what: str, found: set, device, fix: str) -> st
     on = f"not on device ({PLACES.get(device, device)})" if device else "and device itself is not defined"
     verb = "are" if what == "the logits" else "is"
     return f"{sentence(where)}, {what} {verb} on {shown}, {on}: {fix}."
+
+
+# ---- what every step's check says -----------------------------------------------------------------------
+
+# Exception types a hidden case may name: Python's own. Any other name is the notebook's choice.
+BUILTIN_ERRORS = frozenset(name for name, value in vars(builtins).items()
+                           if isinstance(value, type) and issubclass(value, BaseException)) | {"CellTimeout"}
+
+
+def your_line(error: dict | None) -> str:
+    if not error or not error.get("code"):
+        return ""
+    return f" (line {error['line']} of your cell: `{error['code']}`)"
+
+
+def describe_error(error: dict, hidden: bool = False) -> str:
+    """The student's exception; for a hidden case only its type, and only a built-in one."""
+    kind = error.get("type") if isinstance(error.get("type"), str) else "an error"
+    if kind == "NotATensor":
+        found = re.fullmatch(r"returned (\w+), not a tensor", str(error.get("message", "")))
+        return f"no tensor (it returned {found.group(1) if found and not hidden else 'something else'})"
+    if hidden:
+        return kind if kind in BUILTIN_ERRORS else "an exception"
+    text = kind + (f": {error['message']}" if error.get("message") else "")
+    return text + your_line(error)
+
+
+def name_missing(message: str, why: str | None) -> str:
+    """A class the check builds is missing (message: Python's, "Up is not defined"), and the earlier
+    failure that explains it."""
+    return message + (f": {why}." if why else ".")
+
+
+def not_defined(name: str, why: str | None) -> str:
+    return f"{name} is not defined when the checks run" + (f": {why}." if why else ".")
+
+
+def stopped_with(label: str, error: dict) -> str:
+    """An earlier cell's failure (label: "cell `up`"), as the checks cite it."""
+    line = f" at line {error['line']}: `{error['code']}`" if error.get("code") else ""
+    message = f" ({error['message'][:160]})" if error.get("message") else ""
+    return f"{label} stopped with {error['type']}{line}{message}"
+
+
+def build_raised(label: str, error_words: str) -> str:
+    return f"{label}: building it raised {error_words}."
+
+
+def case_problem(label: str, problem: str) -> str:
+    """A problem found in a case (problem: a sentence, with its full stop)."""
+    return f"{label}: {problem}"
+
+
+def step_raised(label: str, error_words: str, hint: str = "") -> str:
+    return f"{label} raised {error_words}.{hint}"
+
+
+def no_tensor(label: str) -> str:
+    return f"{label} did not return a tensor."
+
+
+def variant_problem(kind: str, label: str, variant: str) -> str:
+    """A common mistake recognised by what it computes (kind: "up" or "down")."""
+    return f"{label}: {(UP_VARIANTS if kind == 'up' else DOWN_VARIANTS)[variant]}."
+
+
+def not_finite(label: str) -> str:
+    return f"{label}: its output holds NaN or infinite values."
+
+
+def not_live(label: str) -> str:
+    return f"{label}: its output does not depend on its input."
+
+
+STEP_RULES = {"double_conv": "(3x3 convolution -> BatchNorm2d -> ReLU) twice", "down": DOWN_RULE, "up": UP_RULE}
+
+
+def wrong_values(kind: str, label: str) -> str:
+    return f"{label} does not compute what it should: {STEP_RULES[kind]}."
+
+
+def expected_shape(kind: str, args, inputs: dict) -> list:
+    x = inputs["x"]
+    if kind == "double_conv":
+        return [x[0], args[1], x[2], x[3]]
+    if kind == "down":
+        return [x[0], args[1], x[2] // 2, x[3] // 2]
+    if kind == "up":
+        skip = inputs["skip"]
+        return [skip[0], args[1], skip[2], skip[3]]
+    return [x[0], args[1], x[2], x[3]]
+
+
+def shape_problem(kind: str, args, inputs: dict, found, label: str, hidden: bool) -> str | None:
+    """Why an output's shape (found) is wrong, or None."""
+    want = expected_shape(kind, args, inputs)
+    if list(found) == want:
+        return None
+    rule = {"double_conv": "out_channels channels at the input's height and width",
+            "down": "out_channels channels at half the input's height and width (rounded down)",
+            "up": "out_channels channels at the skip's height and width",
+            "unet": "num_classes scores for every pixel, at the input's height and width"}[kind]
+    if hidden:
+        return f"{label} gave an output of the wrong shape: it should have {rule}."
+    return f"{label} gave an output of shape {shape_text(found)} instead of {shape_text(want)}: {rule}."
+
+
+# ---- what the UNet's checks say ---------------------------------------------------------------------------
+
+def unet_missing_parts(missing: list) -> str:
+    return (f"UNet has no {', '.join(missing)}: it should hold inc, down1, down2, down3, up1, up2, up3 and outc, "
+            "under these names.")
+
+
+def unet_part_problem(name: str) -> str:
+    return f"UNet's {name} should be {UNET_PARTS_RULE[name]}."
+
+
+def unet_raised(label: str, error_words: str) -> str:
+    return (f"{label} raised {error_words}, though its parts, run one after the other as a U-Net runs them, give "
+            f"an output. {UNET_WIRING}.")
+
+
+def unet_wiring(label: str) -> str:
+    return f"{label}: {UNET_WIRING}."
+
+
+LOGITS = [8, 3, 64, 64]
+LOGITS_NOT_A_TENSOR = "logits is not a tensor: it should be model(images), the U-Net's class scores for the batch."
+
+
+def logits_shape_problem(shape, images) -> str | None:
+    if list(shape) == LOGITS:
+        return None
+    return (f"logits has shape {shape_text(shape)}; for the batch of 8 one-channel 64x64 images "
+            + (f"(images has shape {shape_text(images)}) " if images and list(images) != [8, 1, 64, 64] else "")
+            + "the U-Net should give (8, 3, 64, 64): 3 class scores for every pixel of every image.")
+
+
+# ---- what the device checks say ---------------------------------------------------------------------------
+
+def device_not_defined(where: str, why: str | None) -> str:
+    return f"device is not defined {where}: {why or 'the setup cell did not define it'}."
+
+
+def device_index_problem(where: str, index) -> str:
+    return (f"{sentence(where)}, device is cuda:{index}, a GPU that a one-GPU machine does not have: use "
+            "torch.device('cuda') (the current GPU) or cuda:0.")
+
+
+def placement_note(problem: str, stopped: str | None) -> str:
+    return problem + (f" Note: {stopped}." if stopped else "")
+
+
+def missing_on_device(what: str, where: str, why: str | None) -> str:
+    """The model, the batch or the logits are missing in a run."""
+    return (f"{sentence(what)} {'are' if what == 'the logits' else 'is'} not defined {where}: "
+            + (why or "the cell that makes it did not finish") + ".")

@@ -28,10 +28,10 @@ from autograder.graders import GradingFailure, evidence, fail, points
 
 CELL = "test_unet_output"
 WORLDS = ["real"]
-LOGITS = [8, 3, 64, 64]
+LOGITS = messages.LOGITS
 TOLERANCE = {"rtol": 1e-3, "atol": 1e-3}  # logits of order 10 after 15 layers in float32
 
-SEED_CASES = {"64x64": ((1, 3, 16), [2, 1, 64, 64]), "63x61": ((1, 3, 16), [1, 1, 63, 61])}
+SEED_CASES = messages.UNET_CASES  # the self-check's cases
 HIDDEN_CASES = {
     "hidden-1": ("three input channels, four classes, a narrow network, odd sizes", (3, 4, 4), [1, 3, 37, 50]),
     "hidden-2": ("two classes, a batch of three", (1, 2, 8), [3, 1, 24, 24]),
@@ -80,16 +80,15 @@ def test_unet_logits_shape(submission):
     shape = (result.get("shapes") or {}).get("logits")
     if shape is None:
         if "logits" in (result.get("defined") or []):
-            fail("logits is not a tensor: it should be model(images), the U-Net's class scores for the batch.")
+            fail(messages.LOGITS_NOT_A_TENSOR)
         if stopped_in_a_part(submission, "unet/vars", world, "logits") and _own_part_right(submission):
             return  # the demo stopped inside DoubleConv, Down or Up, and the UNet's own part is right
         why = submission.first_failure_before("unet/vars", world, "logits")
-        fail("logits is not defined when the checks run" + (f": {why}." if why else "."))
+        fail(messages.not_defined("logits", why))
     images = (result.get("shapes") or {}).get("images")
-    if list(shape) != LOGITS:
-        fail(f"logits has shape {messages.shape_text(shape)}; for the batch of 8 one-channel 64x64 images "
-             + (f"(images has shape {messages.shape_text(images)}) " if images and list(images) != [8, 1, 64, 64] else "")
-             + "the U-Net should give (8, 3, 64, 64): 3 class scores for every pixel of every image.")
+    problem = messages.logits_shape_problem(shape, images)
+    if problem:
+        fail(problem)
 
 
 def _own_part_right(submission) -> bool:
@@ -105,8 +104,7 @@ def _parts_problem(result: dict, args, hidden: bool) -> str | None:
     children = result.get("children") or {}
     missing = [name for name in messages.UNET_PARTS_RULE if name not in children]
     if missing:
-        return (f"UNet has no {', '.join(missing)}: it should hold inc, down1, down2, down3, up1, up2, up3 and outc, "
-                "under these names.")
+        return messages.unet_missing_parts(missing)
     _, classes, base = args
     problem = messages.outc_problem(result.get("outc"), base, classes, hidden)
     if problem:
@@ -115,7 +113,7 @@ def _parts_problem(result: dict, args, hidden: bool) -> str | None:
     for name, own in (result.get("parts") or {}).items():
         mine = {k[len(name) + 1:]: v for k, v in state.items() if k.startswith(f"{name}.")}
         if isinstance(own, dict) and not isinstance(own.get("type"), str) and mine != own:
-            return f"UNet's {name} should be {messages.UNET_PARTS_RULE[name]}."
+            return messages.unet_part_problem(name)
     return None
 
 
@@ -128,24 +126,23 @@ def judge_unet(submission, probe_id: str, hidden_label: str | None = None) -> No
         return
     problem = _parts_problem(result, spec["args"], hidden)
     if problem:
-        fail(f"{label}: {problem}")
+        fail(messages.case_problem(label, problem))
     y, composed = result.get("y"), result.get("composed")
     error, parts_error = outcome_error(y), outcome_error(composed)
     if error:
         if parts_error and parts_error.get("at"):
             return  # its parts stop too, run as a U-Net runs them: the part's mistake, charged in its item
-        fail(f"{label} raised {describe_error(error, hidden)}, though its parts, run one after the other as a U-Net "
-             f"runs them, give an output. {messages.UNET_WIRING}.")
+        fail(messages.unet_raised(label, describe_error(error, hidden)))
     if not isinstance(y, np.ndarray):
-        fail(f"{label} did not return a tensor.")
+        fail(messages.no_tensor(label))
     shape = shape_problem("unet", spec, y, label, hidden)
     if shape:
         fail(shape)
     if not live(y, result.get("y2")):
-        fail(f"{label}: its output does not depend on its input.")
+        fail(messages.not_live(label))
     if isinstance(composed, np.ndarray) and close(y, composed, 1e-5, 1e-5):
         return  # the UNet's own part is right; its parts' mistakes are charged in their items
-    fail(f"{label}: {messages.UNET_WIRING}.")
+    fail(messages.unet_wiring(label))
 
 
 @points(0.75)

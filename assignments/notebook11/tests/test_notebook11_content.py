@@ -228,9 +228,17 @@ def test_every_blank_marker_matches_its_line_and_only_answer_cells_have_blanks(n
     assert set(blanked) == set(ANSWER_CELLS)
 
 
-def test_the_self_checks_are_plain_code_without_the_helper_import(notebook):
-    code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
-    assert "autograder" not in code and "import *" not in code
+def test_the_self_checks_call_the_grader_s_words_from_the_helper_cell(notebook):
+    """The first code cell imports the self-check helpers (the release holds their code); each
+    self-check cell calls one of their entry points and asserts on its message."""
+    from assignments.notebook11.selfcheck import ENTRY_POINTS
+
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    assert code[0].source.rstrip().endswith("from assignments.notebook11.selfcheck import *")
+    assert not any("import *" in c.source or "autograder" in c.source for c in code[1:])
+    checks = [c.source for c in code if c.metadata.get("nbgrader", {}).get("grade")]
+    assert [next(e for e in ENTRY_POINTS if f"{e}(globals()" in s) for s in checks] == list(ENTRY_POINTS)
+    assert all("assert _problem is None, _problem" in s for s in checks)
 
 
 def test_the_notebook_downloads_and_installs_nothing(notebook):

@@ -20,38 +20,17 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 FOLDER = HERE.parent
+
 sys.path.insert(0, str(HERE / "submissions"))
 
-import build as catalogue  # noqa: E402  (submissions/build.py)
+import build as catalogue  # noqa: E402  (submissions/build.py; the graded fixture is in conftest.py)
 
-from autograder import engine, plugins, sandbox  # noqa: E402
+from autograder import engine, plugins  # noqa: E402
 
 plugins.get("notebook11")  # registers assignments.notebook11 (its graders import it by that name)
 
 from assignments.notebook11 import reference, seeded  # noqa: E402
 from assignments.notebook11 import unet_reference as ref  # noqa: E402
-
-EXTRA = {  # graded with NB11_CATALOGUE=all: slower (a time-out) or more of what the others show
-    "bug_down_without_pooling_score_down_only",
-    "bug_model_not_moved_score_device_partial",
-    "hostile_unet_returns_zeros_score_no_unet_values",
-    "bug_up_cat_on_dim0_score_up_only",
-    "bug_down_average_pooling_score_down_only",
-}
-FAST = [name for name in catalogue.CASES if name not in EXTRA]
-LIMITS = sandbox.Limits(cell_seconds=30, submission_seconds=120)
-
-
-def _grade(names: list[str]) -> dict[str, engine.Result]:
-    notebooks = {name: nbformat.read(catalogue.path_of(name), as_version=4) for name in names}
-    return engine.grade(notebooks, assignment="notebook11", limits=LIMITS, workers=1)
-
-
-@pytest.fixture(scope="module")
-def graded() -> dict[str, engine.Result]:
-    """The catalogue's notebooks graded once (module scope: twenty seconds a notebook; the results
-    are only read)."""
-    return _grade(FAST)
 
 
 def _explain(result: engine.Result) -> str:
@@ -60,7 +39,7 @@ def _explain(result: engine.Result) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in FAST])
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in catalogue.FAST])
 def test_each_catalogue_notebook_loses_points_only_in_its_items(graded, name):
     result = graded[name]
     got = {item: score for item, (score, _) in result.item_scores().items()}
@@ -72,7 +51,7 @@ def test_each_catalogue_notebook_loses_points_only_in_its_items(graded, name):
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("NB11_CATALOGUE") != "all", reason="the extra cases: NB11_CATALOGUE=all")
 def test_the_extra_catalogue_notebooks_score_as_expected():
-    results = _grade(sorted(EXTRA))
+    results = catalogue.grade(sorted(catalogue.EXTRA))
     for name, result in results.items():
         got = {item: score for item, (score, _) in result.item_scores().items()}
         assert got == catalogue.CASES[name][1], f"{name}: {got}\n{_explain(result)}"
