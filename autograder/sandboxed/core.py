@@ -94,18 +94,33 @@ _set_class_attr, _del_class_attr = type.__setattr__, type.__delattr__
 _dict_items, _dict_keys = dict.items, dict.keys
 
 
-def _snapshot_student_side():
-    """What student_side's namespace holds now: its globals, its functions' code and defaults, its
+def _snapshot(module):
+    """What a module's namespace holds now: its globals, its functions' code and defaults, its
     classes' attributes (all read at C level)."""
-    names = dict(_dict_items(student_side.__dict__))
+    names = dict(_dict_items(module.__dict__))
     functions = {name: tuple(part.__get__(value) for part in _FUNCTION_PARTS)
                  for name, value in _dict_items(names) if type(value) is _Function}
     classes = {name: dict(_dict_items(dict(_class_dict(value)))) for name, value in _dict_items(names)
-               if type(value) is type and value.__module__ == student_side.__name__}
-    return names, functions, classes
+               if type(value) is type and value.__module__ == module.__name__}
+    return module.__dict__, names, functions, classes
 
 
-_SIDE = _snapshot_student_side()
+_ModuleType = type(sys)
+_PLUGINS_PREFIX = f"{__package__}.plugins."
+
+
+def _job_modules():
+    """The modules whose functions run on the notebook's thread: student_side, and every assignment
+    plug-in's sandbox-side modules imported as usual (its jobs, its seeded contract; not its probes,
+    which are loaded privately). Read once, when this file is loaded, before any notebook code."""
+    found = [student_side]
+    for name, module in list(sys.modules.items()):
+        if type(name) is str and name.startswith(_PLUGINS_PREFIX) and type(module) is _ModuleType:
+            found.append(module)
+    return found
+
+
+_SIDES = [_snapshot(module) for module in _job_modules()]
 # nn.Module's methods the jobs rely on to call and observe a block (a notebook that replaces them
 # changes what every check sees: put back before each job, and said)
 _MODULE_API = {name: _class_dict(_Module)[name] for name in (
@@ -115,16 +130,11 @@ _MODULE_API = {name: _class_dict(_Module)[name] for name in (
     if name in _class_dict(_Module)}
 
 
-_KEPT: list = []  # what was taken out of student_side: never freed on this thread (no __del__ runs here)
+_KEPT: list = []  # what was taken out of those modules: never freed on this thread (no __del__ runs here)
 
 
-def restore_student_side() -> str | None:
-    """Put back whatever the notebook changed in student_side (the jobs' functions, the output
-    streams' class, ...: reachable from a cell through any of their functions' __globals__), before
-    a job runs there. Returns what was found changed (None: nothing). No object of the notebook's
-    has its __eq__ or __hash__ called: keys are looked up only once every key is an exact str."""
-    names, functions, classes = _SIDE
-    namespace = student_side.__dict__
+def _restore(namespace, names, functions, classes):
+    """One module put back as _snapshot saw it; what was found changed, or None."""
     found = None
     keys = list(_dict_keys(namespace))
     if any(type(key) is not str for key in keys) or any(key not in names for key in keys) or \
@@ -158,6 +168,19 @@ def restore_student_side() -> str | None:
                 _KEPT.append(now.get(name))  # the replacement's __del__ must not run here
                 _set_class_attr(cls, name, value)
                 found = found or "its classes"
+    return found
+
+
+def restore_grader_modules() -> str | None:
+    """Put back whatever the notebook changed in the modules whose functions run on its thread
+    (student_side and the plug-ins' job modules: the jobs' functions, the output streams' class,
+    ...: reachable from a cell through any of their functions' __globals__, such as a forward hook
+    the grader registered), and nn.Module's methods the jobs rely on, before a job runs there.
+    Returns what was found changed (None: nothing). No object of the notebook's has its __eq__ or
+    __hash__ called: keys are looked up only once every key is an exact str."""
+    found = None
+    for side in _SIDES:
+        found = _restore(*side) or found
     now = _class_dict(_Module)
     if any(type(name) is not str for name in list(now)):
         return found or "torch's nn.Module (not put back)"  # a key that is not a str: nothing is looked up
@@ -456,7 +479,7 @@ def make_threads(alerts, keep, unstick=None, trusted=lambda name: True):
             note("the notebook interfered with the grader's hand-off to its thread")
             abandon("the notebook kept interfering with the grader's hand-off")
             return call(function, args, seconds)
-        if restore_student_side():
+        if restore_grader_modules():
             note("the notebook changed the grader's own code in its process (put back before each check)")
         job = (function, args)
         keep.append(job)

@@ -237,5 +237,73 @@ CASES = [
              "main path from its layers in the right order and does not see the mistake"),
 ]
 
+# --- G. the assignment's own notebook-thread jobs (assignments/notebook10/jobs.py) -------------------
+
+# Red team 15: once the ResidualBlock/ResNet jobs moved from student_side into the plug-in's jobs.py, a
+# forward that reached them through the grader's own forward hook (hook.__globals__) could replace a name
+# there, and nothing put it back: a job module is put back before every job, as student_side always was.
+HOOK_GLOBALS = r"""
+import operator as _op
+_G = _op.attrgetter("__glob" + "als__")
+_C = _op.attrgetter("__clos" + "ure__")
+
+
+def _rt_tidy(plain):
+    def tidy(function, *args):
+        value = plain(function, *args)
+        if type(function).__name__ == "ResidualBlock" and isinstance(value, torch.Tensor):
+            value = torch.relu(value)
+        return value
+    tidy._rt = True
+    return tidy
+
+
+def _rt_fixing(plain):
+    def attempt(function, *args):
+        if getattr(function, "__name__", "") == "rest":
+            for cell in (_C(function) or ()):
+                try:
+                    work = _op.attrgetter("cell_con" + "tents")(cell)
+                except ValueError:
+                    continue
+                if isinstance(work, nn.Module) and hasattr(work, "maxpool"):
+                    work.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        return plain(function, *args)
+    attempt._rt = True
+    return attempt
+
+
+def _arm(block):
+    for m in block.modules():
+        for h in list(getattr(m, "_forward_hooks", {}).values()):
+            try:
+                g = _G(h)
+            except Exception:
+                continue
+            for name, wrap in (("quietly", _rt_tidy), ("_attempt", _rt_fixing)):
+                if g.get(name) is not None and not getattr(g[name], "_rt", False):
+                    g[name] = wrap(g[name])
+"""
+ARMED = Sub("residual_block", "    def forward(self, x):\n", "    def forward(self, x):\n        _arm(self)\n")
+WRONG_POOL = Sub("resnet18_adaptation", "resnet_model.fc = nn.Linear(num_ftrs, 2)\n",
+                 "resnet_model.fc = nn.Linear(num_ftrs, 2)\nresnet_model.maxpool = nn.MaxPool2d(kernel_size=2)\n")
+
+CASES += [
+    Case("hostile", "hostile_hook_globals_patch_job_adds_final_relu_score_partial",
+         (*NO_FINAL_RELU, InsertAfter("setup", HOOK_GLOBALS), ARMED),
+         expect={"shortcut_projection": 2.0}, review=True,
+         why="a block without its final ReLU whose forward reaches the grader's job module through the forward "
+             "hook the grader registered, and replaces its `quietly` with one that adds the missing ReLU to "
+             "every later block output"),
+    Case("hostile", "hostile_hook_globals_patch_job_fixes_resnet_maxpool_score_partial",
+         (WRONG_POOL, InsertAfter("setup", HOOK_GLOBALS), ARMED),
+         expect={"resnet18_adaptation": 1.5}, review=True,
+         why="a correct block whose forward replaces the job module's `_attempt` through the grader's forward "
+             "hook: the later ResNet check's copy of the model has its wrong 2x2 max-pool put right before it runs"),
+    Case("bugs", "bug_resnet_maxpool_two_by_two_score_partial",
+         (WRONG_POOL,), expect={"resnet18_adaptation": 1.5},
+         why="the control for the max-pool case: ResNet18's max-pool replaced by a 2x2 one, nothing else"),
+]
+
 # Measured on redteam3 (REDTEAM3.md), all nine since fixed; kept as a hook for the next round.
 PENDING: frozenset[str] = frozenset()
