@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from autograder.graders import evidence, fail
+from autograder.graders import twoworld
 from assignments.notebook10.graders.messages import DEVICE_WORDS, conv_text, name_missing, not_a_tensor  # noqa: F401 (the graders import it from here)
 from autograder.submission import Submission
 
@@ -112,9 +113,7 @@ def live(result: dict) -> str | None:
 
 
 def device_related(error: dict | None) -> bool:
-    if error and error.get("simulation_limit"):
-        return False  # the simulated GPU holds no data (submission.META_LIMITS): not a device mistake
-    return bool(error) and bool(DEVICE_WORDS.search(f"{error.get('type', '')}: {error.get('message', '')}"))
+    return twoworld.device_related(error, DEVICE_WORDS)
 
 
 def vars_world(sub: Submission, probe_id: str, name: str) -> str:

@@ -17,13 +17,11 @@ on device shows that the model's input was.
 
 from __future__ import annotations
 
-import ast
-
 import pytest
 
 from assignments.notebook10.graders import messages
-from autograder.graders import GradingFailure, fail, points
-from assignments.notebook10.graders.checks import device_related, probe, result_or_error
+from autograder.graders import GradingFailure, fail, points, twoworld
+from assignments.notebook10.graders.checks import probe, result_or_error
 
 CELL = "test_device_placement"
 WORLDS = ["real", "counterfactual"]
@@ -47,28 +45,14 @@ def _facts(submission, world: str) -> tuple[dict, str, str]:
     return result, where, landing if gpu else "cpu"
 
 
-def _device_type(result: dict, world_mode: str | None) -> str | None:
-    kind = result["device"]["type"]
-    return "cuda" if kind == "meta" and world_mode == "cuda-simulated" else kind
-
-
-def _device_right(submission, world: str) -> bool:
-    result = probe(submission, "device", world)
-    run = submission.world(world)
-    return "error" not in result and result["device"]["defined"] and \
-        _device_type(result, run.mode) == ("cuda" if run.cuda else "cpu") and result["device"].get("index") in (None, 0)
+_device_type = twoworld.device_type
 
 
 def _stopped_by_other_mistake(submission, world: str, var: str) -> bool:
     """The variable is missing because an earlier cell stopped with an error that is not a device
     error, while device itself is right (so the device item has nothing of its own to charge)."""
-    if not _device_right(submission, world):
-        return False
-    run = submission.world(world)
-    index = submission.probe_index("device")
-    failed = [c for i, c in sorted(run.cells.items()) if index is not None and i < index and c.get("status") != "ok"
-              and c.get("error")] if run else []
-    return bool(failed) and not any(device_related(c["error"]) for c in failed)
+    right = twoworld.device_right(probe(submission, "device", world), submission.world(world))
+    return twoworld.stopped_by_other_mistake(submission, world, right, messages.DEVICE_WORDS)
 
 
 def _made_in_a_world(submission, name: str) -> bool:
@@ -84,30 +68,7 @@ def _made_in_a_world(submission, name: str) -> bool:
     return False
 
 
-def _sends(call: ast.Call, strictly: bool = False) -> bool:
-    return (call.func.attr == "cuda" and not strictly) or (call.func.attr == "to" and any(
-        isinstance(a, ast.Name) and a.id == "device" for a in list(call.args) + [k.value for k in call.keywords]))
-
-
-def _moves_to_device(submission, name: str, strictly: bool = False) -> bool:
-    """Whether some cell of the notebook sends `name` to device: `name = ....to(device)`, and unless
-    `strictly`, also name.to(device) and name.cuda() as statements."""
-    for cell in submission.plan["cells"]:
-        if cell["kind"] != "code":
-            continue
-        try:
-            tree = ast.parse(cell["source"])
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if not strictly and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                    isinstance(node.func.value, ast.Name) and node.func.value.id == name and _sends(node):
-                return True  # (name.to(device) not assigned moves a model; a tensor's .to returns a copy)
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets) \
-                    and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
-                    and _sends(node.value, strictly):
-                return True
-    return False
+_sends, _moves_to_device = twoworld.sends, twoworld.moves_to_device  # `name = ....to(device)`, name.to(device), ...
 
 
 @points(0.25)
@@ -115,22 +76,19 @@ def _moves_to_device(submission, name: str, strictly: bool = False) -> bool:
 def test_device_placement_choice(submission, world):
     result, where, _ = _facts(submission, world)
     run = submission.world(world)
-    if not result["device"]["defined"]:
+    wrong = twoworld.choice(result, run)
+    if wrong is None:
+        return
+    if wrong.problem == "undefined":
         fail(f"device is not defined {where}: " + (submission.first_failure_before("device", world, "device") or
                                                     "the setup cell did not define it") + ".")
-    want = "cuda" if run.cuda else "cpu"
-    got = _device_type(result, run.mode)
-    if got != want:
-        fail(messages.device_choice_problem(where, got, want))
-    index = result["device"].get("index")
-    if got == "cuda" and index not in (None, 0):
-        fail(f"{_sentence(where)}, device is cuda:{index}, a GPU that a one-GPU machine does not have: use "
-             "torch.device('cuda') (the current GPU) or cuda:0.")
+    if wrong.problem == "choice":
+        fail(messages.device_choice_problem(where, wrong.got, wrong.want))
+    fail(f"{_sentence(where)}, device is cuda:{wrong.index}, a GPU that a one-GPU machine does not have: use "
+         "torch.device('cuda') (the current GPU) or cuda:0.")
 
 
-def _expected_place(result: dict, run) -> str | None:
-    device = _device_type(result, run.mode)
-    return {"cuda": "meta" if run.mode == "cuda-simulated" else "cuda"}.get(device, device)
+_expected_place = twoworld.expected_place
 
 
 def _check_place(submission, world, what, found, fix, var) -> None:
@@ -203,7 +161,8 @@ def _check_demo(submission, world, result, names) -> None:
             if not _made_in_a_world(submission, name):
                 continue  # the demo's objects are evidence where they exist: one the notebook never makes is
                 # the shapes item's to charge, not a device mistake
-            if _device_right(submission, world) and _moves_to_device(submission, name, strictly=True):
+            if twoworld.device_right(probe(submission, "device", world), submission.world(world)) and \
+                    _moves_to_device(submission, name, strictly=True):
                 continue  # sent to device where it is made, but its cell stopped first at another object's
                 # device mistake, charged where that object is
             _missing(submission, world, f"the demo's {name}", name)

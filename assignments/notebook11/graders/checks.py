@@ -11,6 +11,7 @@ import numpy as np
 from assignments.notebook11 import reference
 from assignments.notebook11.graders import messages
 from autograder.graders import evidence, fail
+from autograder.graders import twoworld
 
 CLASS_OF = messages.KINDS
 STEP_CELLS = {"double_conv": "DoubleConv", "down": "Down", "up": "Up"}  # answer cells of the U-Net's parts
@@ -151,6 +152,4 @@ def stopped_in_a_part(submission, probe_id: str, world: str, name: str) -> bool:
 
 
 def device_related(error: dict | None) -> bool:
-    if error and error.get("simulation_limit"):
-        return False
-    return bool(error) and bool(messages.DEVICE_WORDS.search(f"{error.get('type', '')}: {error.get('message', '')}"))
+    return twoworld.device_related(error, messages.DEVICE_WORDS)

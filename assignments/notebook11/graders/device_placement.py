@@ -14,13 +14,10 @@ are on device.
 
 from __future__ import annotations
 
-import ast
-
 import pytest
 
 from assignments.notebook11.graders import messages
-from assignments.notebook11.graders.checks import device_related
-from autograder.graders import evidence, fail, points
+from autograder.graders import evidence, fail, points, twoworld
 
 CELL = "test_device_placement"
 WORLDS = ["real", "counterfactual"]
@@ -39,53 +36,18 @@ def _facts(submission, world: str) -> tuple[dict, str]:
     return result, messages.world_words(world, bool(run.cuda), run.mode == "cuda-simulated")
 
 
-def _device_type(result: dict, mode: str | None) -> str | None:
-    kind = result["device"]["type"]
-    return "cuda" if kind == "meta" and mode == "cuda-simulated" else kind
-
-
-def _expected_place(result: dict, run) -> str | None:
-    device = _device_type(result, run.mode)
-    return {"cuda": "meta" if run.mode == "cuda-simulated" else "cuda"}.get(device, device)
-
-
-def _device_right(submission, world: str) -> bool:
-    result = evidence(submission, "device", world)
-    run = submission.world(world)
-    return "error" not in result and result["device"]["defined"] and \
-        _device_type(result, run.mode) == ("cuda" if run.cuda else "cpu") and result["device"].get("index") in (None, 0)
+_device_type, _expected_place = twoworld.device_type, twoworld.expected_place
 
 
 def _stopped_by_other_mistake(submission, world: str) -> bool:
     """An earlier cell stopped with an error that is not a device error, while device is right."""
-    if not _device_right(submission, world):
-        return False
-    run, index = submission.world(world), submission.probe_index("device")
-    failed = [c for i, c in sorted(run.cells.items()) if index is not None and i < index and c.get("status") != "ok"
-              and c.get("error")] if run else []
-    return bool(failed) and not any(device_related(c["error"]) for c in failed)
-
-
-def _sends(call: ast.Call) -> bool:
-    return call.func.attr == "cuda" or (call.func.attr == "to" and any(
-        isinstance(a, ast.Name) and a.id == "device" for a in list(call.args) + [k.value for k in call.keywords]))
+    right = twoworld.device_right(evidence(submission, "device", world), submission.world(world))
+    return twoworld.stopped_by_other_mistake(submission, world, right, messages.DEVICE_WORDS)
 
 
 def _moves_to_device(submission, name: str) -> bool:
     """Whether a cell of the notebook makes `name` with ....to(device) (or .cuda())."""
-    for cell in submission.plan["cells"]:
-        if cell["kind"] != "code":
-            continue
-        try:
-            tree = ast.parse(cell["source"])
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets) \
-                    and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
-                    and _sends(node.value):
-                return True
-    return False
+    return twoworld.moves_to_device(submission, name, statements=False)
 
 
 def _check_place(submission, world: str, what: str, found, var: str) -> None:
@@ -108,15 +70,14 @@ def _missing(submission, world: str, what: str, var: str) -> None:
 def test_device_placement_choice(submission, world):
     result, where = _facts(submission, world)
     run = submission.world(world)
-    if not result["device"]["defined"]:
+    wrong = twoworld.choice(result, run)
+    if wrong is None:
+        return
+    if wrong.problem == "undefined":
         fail(messages.device_not_defined(where, submission.first_failure_before("device", world, "device")))
-    want = "cuda" if run.cuda else "cpu"
-    got = _device_type(result, run.mode)
-    if got != want:
-        fail(messages.device_choice_problem(where, got, want))
-    index = result["device"].get("index")
-    if got == "cuda" and index not in (None, 0):
-        fail(messages.device_index_problem(where, index))
+    if wrong.problem == "choice":
+        fail(messages.device_choice_problem(where, wrong.got, wrong.want))
+    fail(messages.device_index_problem(where, wrong.index))
 
 
 @points(0.25)
