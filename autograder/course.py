@@ -28,8 +28,11 @@ class Course:
 
     @property
     def first_assignment(self) -> str:
-        """The course's first assignment id (in name order); RuntimeError, saying what to do, when there is none."""
-        names = self.assignments()
+        """The course's first assignment id: the first of source/ (in name order), else the first that
+        has a plug-in (autograder/plugins.py); RuntimeError, saying what to do, when there is none."""
+        from autograder import plugins
+
+        names = self.assignments() or plugins.known(self)
         if not names:
             raise RuntimeError(f"{self.root / 'source'} holds no assignment folder: put the instructor's notebook "
                                "in source/ID/ID.ipynb, or name the assignment")
