@@ -11,10 +11,9 @@ notebook's objects (no operator on a tensor, no attribute of a notebook object r
 Python), and every value that came from the notebook is checked for its exact type before use.
 """
 
-from .core import (_Device, _DisableTorchFunction, _Module, _Parameter, _Tensor, _add_, _allclose, _clone, _contiguous, _copy_,
-                   _detach, _device_of, _device_type, _dim, _equal, _float32, _idict, _is_floating, _mro, _mul_, _narrow,
-                   _monotonic, _numel, _numpy, _reshape, _set_grad_enabled, _size, _sleep, _to, _tobytes, field,
-                   str_items)
+from .core import (_Device, _DisableTorchFunction, _Module, _Parameter, _Tensor, _contiguous, _copy_, _detach,
+                   _device_of, _device_type, _float32, _idict, _mro, _narrow, _monotonic, _numel, _numpy, _reshape,
+                   _set_grad_enabled, _size, _sleep, _to, _tobytes, field, str_items)
 from .core import JOB_BUILD, JOB_FORWARD, JOB_SET_MODE
 import torch
 
