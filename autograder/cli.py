@@ -340,10 +340,13 @@ def _audit_module(assignment: str | None):
 
 
 def _example_assignment() -> str:
-    """The assignment the help's examples name: the course's first one (its source folder's name)."""
+    """The assignment the help's examples name: the course's first one (Course.first_assignment)."""
     from autograder.course import course_here
 
-    return next(iter(course_here().assignments()), "ASSIGNMENT")
+    try:
+        return course_here().first_assignment
+    except RuntimeError:  # a course with no assignment at all: the examples keep the placeholder
+        return "ASSIGNMENT"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,9 +455,13 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 print(f"wrote {make(course, name)}")
         elif args.command == "demo":
-            from autograder import demo
+            from autograder import demo, plugins
 
-            return demo.main(assignments=args.assignments or None)
+            try:
+                return demo.main(assignments=args.assignments or None)
+            except plugins.NoPlugin as exc:
+                print(f"autograder demo: {exc}", file=sys.stderr)
+                return 2
         elif args.command == "audit":
             audit_module = _audit_module(args.assignment)
             if audit_module is None:
