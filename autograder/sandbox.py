@@ -275,7 +275,7 @@ def layout(limits: Limits, data_steps: list[Step]) -> list[Step]:
                 steps.append(Dir(str(parent), "0755"))
         steps.append(ReadOnly(prefix, prefix))
     steps += [ReadOnly(str(bundle_dir()), BUNDLE_MOUNT), *data_steps, *_gpu_steps(limits.gpu)]
-    steps += _masks([step.target for step in steps if isinstance(step, ReadOnly)])
+    steps += _masks([step for step in steps if isinstance(step, ReadOnly)])
     return steps
 
 
@@ -283,19 +283,29 @@ def grader_package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-def _masks(mounted: list[str]) -> list[Step]:
-    """An empty folder over this package, and over the assignment plug-ins beside it, where a mounted
-    folder holds them: a non-editable install (a Dask worker's `pip install .`) puts the engine,
-    the graders and the reference code in the venv's site-packages, which the sandbox shows. The
-    sandbox needs none of it (its modules are the bundle's)."""
+def _masks(shown: list[ReadOnly]) -> list[Step]:
+    """An empty folder over this package, and over the assignment plug-ins beside it, wherever a
+    mounted folder shows them: a non-editable install (a Dask worker's `pip install .`) puts the
+    engine, the graders and the reference code in the venv's site-packages, which the sandbox shows.
+    The sandbox needs none of it (its modules are the bundle's). A folder can be shown at more than
+    one path (a venv reached through a symlink is mounted at the link and at the folder it names),
+    so each mount whose source holds a package gets its own mask."""
     from autograder.plugins import PACKAGE
 
     package = grader_package_dir()
     masks: list[Step] = []
     for hidden in (package, package.parent / PACKAGE):
-        if hidden.is_dir() and any(root != BUNDLE_MOUNT and (str(hidden) + os.sep).startswith(root.rstrip(os.sep) + os.sep)
-               for root in mounted):
-            masks.append(Tmpfs(str(hidden), 4096, "0755"))
+        if not hidden.is_dir():
+            continue
+        hidden = hidden.resolve()
+        for step in shown:
+            if step.target == BUNDLE_MOUNT:
+                continue
+            source = Path(os.path.realpath(step.source))
+            if hidden == source or source in hidden.parents:
+                mask = Tmpfs(str(Path(step.target) / hidden.relative_to(source)), 4096, "0755")
+                if mask not in masks:
+                    masks.append(mask)
     return masks
 
 

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -195,36 +196,55 @@ def test_a_warm_sandbox_that_fails_mid_request_is_dropped_and_the_submission_run
             sock.close()
 
 
-def test_an_installed_copy_of_the_grader_in_the_venv_is_hidden_from_the_submission(tmp_path, monkeypatch):
-    """A Dask worker installs this package into its venv (`pip install .`), which the sandbox shows:
-    the engine and, beside it, the assignment plug-ins (graders, reference code) would be readable
-    there. The sandbox masks both packages."""
+def _installed_copy_is_hidden(monkeypatch, shown_at=None):
+    """A fake installed engine and plug-ins in the venv's site-packages; the notebook lists and reads
+    them where the sandbox shows the venv (`shown_at`: the venv's own path, or another path to it)."""
     import shutil
     import sysconfig
     from pathlib import Path
 
-    site = Path(sysconfig.get_paths()["purelib"])
+    site = Path(sysconfig.get_paths()["purelib"]).resolve()
     fake = site / "nb10_masking_test_root"
     secrets = {fake / "autograder" / "reference.py": "SECRET = 'the engine'\n",
                fake / "assignments" / "notebook10" / "reference.py": "SECRET = 'the reference answers'\n"}
+    seen = fake
+    if shown_at is not None:
+        seen = Path(shown_at) / fake.relative_to(os.path.realpath(sys.prefix))
     try:
         for path, text in secrets.items():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         monkeypatch.setattr(sandbox, "grader_package_dir", lambda: fake / "autograder")
-        steps = sandbox.layout(FAST, [])
-        assert Tmpfs(str(fake / "autograder"), 4096, "0755") in steps
-        assert Tmpfs(str(fake / "assignments"), 4096, "0755") in steps
         code = "import os\n" + "".join(
-            f"print(sorted(os.listdir({str(fake / top)!r})))\n"
-            f"try:\n    print(open({str(p)!r}).read())\nexcept OSError as exc:\n    print(type(exc).__name__)\n"
+            f"print(sorted(os.listdir({str(seen / top)!r})))\n"
+            f"try:\n    print(open({str(seen / p.relative_to(fake))!r}).read())\nexcept OSError as exc:\n    print(type(exc).__name__)\n"
             for top, p in zip(("autograder", "assignments"), secrets))
         raw, world = run_cells(code)
         shown = output(world, 0)
         assert shown.count("[]") == 2 and shown.count("FileNotFoundError") == 2, shown
         assert "the engine" not in shown and "the reference answers" not in shown, shown
+        steps = sandbox.layout(FAST, [])
+        for top in ("autograder", "assignments"):
+            assert Tmpfs(str(fake / top), 4096, "0755") in steps
+            assert Tmpfs(str(seen / top), 4096, "0755") in steps
     finally:
         shutil.rmtree(fake, ignore_errors=True)
+
+
+def test_an_installed_copy_of_the_grader_in_the_venv_is_hidden_from_the_submission(monkeypatch):
+    """A Dask worker installs this package into its venv (`pip install .`), which the sandbox shows:
+    the engine and, beside it, the assignment plug-ins (graders, reference code) would be readable
+    there. The sandbox masks both packages."""
+    _installed_copy_is_hidden(monkeypatch)
+
+
+def test_the_installed_copy_is_hidden_where_a_symlink_shows_the_venv_too(tmp_path, monkeypatch):
+    """A venv reached through a symlink (`/opt/venv -> /data/venv`: sys.prefix is the link) is shown
+    at both paths; the masks cover the package at both, not only at the resolved one."""
+    link = tmp_path / "linked-venv"
+    link.symlink_to(os.path.realpath(sys.prefix))
+    monkeypatch.setattr(sys, "prefix", str(link))
+    _installed_copy_is_hidden(monkeypatch, shown_at=link)
 
 
 def test_the_process_is_hardened_against_its_own_notebook():
