@@ -107,11 +107,14 @@ def _child(path: str, workdir: str, send) -> None:
 
 def run_all(paths: list[Path], workdir: Path, processes: int = 2) -> dict[Path, dict]:
     """Every notebook, `processes` at a time, each in a fresh process (nothing carries over; not a
-    daemon, so a notebook's DataLoader may start workers as it does in a kernel)."""
+    daemon, so a notebook's DataLoader may start workers as it does in a kernel). A slot is refilled
+    as soon as any notebook finishes, so one slow notebook holds one slot, not both."""
+    from multiprocessing.connection import wait
+
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(PRELOAD)
     found: dict[Path, dict] = {}
-    waiting, running = list(paths), []
+    waiting, running = list(paths), {}
     while waiting or running:
         while waiting and len(running) < processes:
             path = waiting.pop(0)
@@ -119,11 +122,13 @@ def run_all(paths: list[Path], workdir: Path, processes: int = 2) -> dict[Path, 
             child = ctx.Process(target=_child, args=(str(path), str(workdir), send))
             child.start()
             send.close()
-            running.append((path, child, receive))
-        path, child, receive = running.pop(0)
-        try:
-            found[path] = receive.recv()
-        except EOFError:
-            found[path] = {"<run>": ("ProcessDied", f"exit status {child.exitcode}")}
-        child.join()
+            running[receive] = (path, child)
+        for receive in wait(list(running)):
+            path, child = running.pop(receive)
+            try:
+                found[path] = receive.recv()
+            except EOFError:
+                found[path] = {"<run>": ("ProcessDied", f"exit status {child.exitcode}")}
+            receive.close()
+            child.join()
     return found

@@ -76,7 +76,7 @@ nn.Module.register_forward_hook = _no_hook
 
 # --- B. put back before every job: the putting back runs the notebook's code -------------------------
 
-# restore_student_side() sets a replaced class attribute back without keeping the replacement: when
+# restore_grader_modules() sets a replaced class attribute back without keeping the replacement: when
 # that was the last reference, its __del__ runs right there, on the grader's thread, after the names
 # and functions were put back and before the job. It replaces `quietly` again (the final ReLU the
 # block lacks is added to its output as the checks run it) and arms the next restore.
@@ -194,13 +194,13 @@ CASES = [
          (*NO_FINAL_RELU, InsertAfter("residual_block_demo", DEL_REPATCH)),
          expect={"shortcut_projection": 2.0}, review=True,
          why="a block without its final ReLU, and a replaced student_side class attribute whose __del__ (run by "
-             "restore_student_side on the grader's thread) replaces student_side.quietly again after the names "
+             "restore_grader_modules on the grader's thread) replaces student_side.quietly again after the names "
              "were put back: the block's output as the checks run it gets the final ReLU"),
     Case("hostile", "hostile_del_during_restore_holds_grader_thread_score_full",
          (InsertAfter(None, DEL_HOLDS),),
          review=True,
          why="a correct notebook ending with a replaced student_side class attribute whose __del__ never returns: "
-             "restore_student_side keeps what it replaces (no finaliser of the notebook's runs on the grader's "
+             "restore_grader_modules keeps what it replaces (no finaliser of the notebook's runs on the grader's "
              "thread), so the hidden cases run; the change is put back and said"),
     Case("correct", "correct_slow_extra_cells_at_the_end_score_all_but_hidden_cases",
          tuple(InsertAfter(None, SLOW_CELL) for _ in range(8)),
