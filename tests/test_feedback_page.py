@@ -21,6 +21,10 @@ STUDENTS = {
     "eve": COURSE.release() / NOTEBOOK,  # the blank release: a traceback in every exercise cell
 }
 WIDTHS = {"laptop": 1280, "phone": 390}
+# Tall enough to hold a whole graded cell at phone width: Playwright captures what lies beyond the
+# viewport by resizing it and laying the whole page out again (about 7 s a shot here); within it, a
+# shot takes a fifth of a second. The checks do not depend on the height.
+HEIGHT = 2400
 CHROMIUM = shutil.which("chromium")
 FORBIDDEN = ("make_block_params", "HIDDEN_CASES", "def test_", "nb10_sandbox", "(16, 32, 1)", "[2, 16, 20, 20]")
 
@@ -56,10 +60,10 @@ def failed_messages(course, student):
 @pytest.mark.slow
 @pytest.mark.parametrize("student", list(STUDENTS))
 def test_the_feedback_page_shows_scores_messages_and_the_student_s_error_line(feedback, browser, student):
-    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page = browser.new_page(viewport={"width": 1200, "height": HEIGHT})
     page.goto((feedback.feedback(student) / "notebook10.html").as_uri())
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"feedback_{student}.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / f"feedback_{student}.png"))  # the page's top, for a person to look at
     messages = failed_messages(feedback, student)
     assert messages, "the fixture student should have failed checks"
     for message in messages:
@@ -97,12 +101,12 @@ def page_path(course, name):
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("name", [*STUDENTS, "report"])
 def test_nothing_is_cut_off_or_scrolls_sideways_at_laptop_and_phone_width(feedback, browser, name, width):
-    page = browser.new_page(viewport={"width": WIDTHS[width], "height": 900})
+    page = browser.new_page(viewport={"width": WIDTHS[width], "height": HEIGHT})
     page.goto(page_path(feedback, name).as_uri())
     ARTIFACTS.mkdir(exist_ok=True)
     # a feedback page is taller at phone width than Chromium can capture whole: its first graded cell
     shown = page if name == "report" else page.locator(".code_cell:has(a[name='test_residual_block_shapes'])")
-    shown.screenshot(path=str(ARTIFACTS / f"{name}_{width}.png"), **({"full_page": True} if name == "report" else {}))
+    shown.screenshot(path=str(ARTIFACTS / f"{name}_{width}.png"))
     assert page.evaluate("() => document.documentElement.scrollWidth") == WIDTHS[width]
     assert page.evaluate(OVERFLOWING) == []
     page.close()
