@@ -11,6 +11,7 @@ bubblewrap, and the data file (the stand-in or ~/.medmnist/pneumoniamnist.npz).
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from autograder import plan as planning
@@ -37,6 +38,34 @@ def sandbox_run_on_worker(plan: dict, limits: sandbox.Limits, unsafe: bool) -> s
             return sandbox.run(plan, limits, unsafe=unsafe)
 
 
+REFUSED_SECONDS = 3.0  # how long a scheduler address that refuses connections is tried before saying so
+
+
+def _refuses(scheduler: str) -> None:
+    """Raise ConnectionRefusedError at once when nothing listens at a tcp:// scheduler address (a
+    mistyped port, a scheduler not started), after REFUSED_SECONDS of retries for one that is still
+    starting, instead of the Client's 20 s of retries. Any other outcome (it answers, or the host is
+    far or filtered) is left to the Client and its timeout."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+    if parts.scheme != "tcp" or parts.hostname is None or parts.port is None:
+        return
+    deadline = time.monotonic() + REFUSED_SECONDS
+    while True:
+        try:
+            socket.create_connection((parts.hostname, parts.port), timeout=REFUSED_SECONDS).close()
+            return
+        except ConnectionRefusedError:
+            if time.monotonic() >= deadline:
+                raise ConnectionRefusedError(f"nothing accepts connections on port {parts.port} of "
+                                             f"{parts.hostname}") from None
+            time.sleep(0.25)
+        except OSError:
+            return  # not a plain refusal: the Client tries, and says what it finds
+
+
 class DaskRunner:
     """A `runner` for engine.grade_stream that sends each sandbox run to a Dask cluster."""
 
@@ -46,12 +75,15 @@ class DaskRunner:
 
         from autograder import plugins
 
-
         try:
+            _refuses(scheduler)
             self.client = Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise sandbox.SandboxUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {exc}. Start one with "
-                                             "`dask scheduler` and workers with `dask worker ADDRESS`.") from None
+        except Exception as exc:  # noqa: BLE001 (whatever answers there, say so rather than crash)
+            reason = str(exc) if isinstance(exc, OSError) else \
+                f"what answers there does not speak Dask's protocol (reading its reply failed with " \
+                f"{type(exc).__name__}: the dashboard's port, 8787 by default, is not the scheduler's, 8786)"
+            raise sandbox.SandboxUnavailable(f"cannot reach the Dask scheduler at {scheduler}: {reason}. Start one "
+                                             "with `dask scheduler` and workers with `dask worker ADDRESS`.") from None
         self.seed, self.limits, self.unsafe = seed, limits, unsafe
         self.source = planning.SourceOrder.of(
             course, plugins.get(assignment, course) if assignment else plugins.only(course))

@@ -79,6 +79,37 @@ def test_an_unreachable_scheduler_is_an_error_that_says_what_to_do(tmp_path):
         autograde.main(assignment="notebook10", course=course, scheduler=f"tcp://127.0.0.1:{free_port()}")
 
 
+def test_an_address_where_something_else_answers_is_an_error_that_says_so(tmp_path):
+    """The dashboard's port (an HTTP server) given instead of the scheduler's: a message, not a crash
+    or a wait."""
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def answer():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" * 4)
+
+    threading.Thread(target=answer, daemon=True).start()
+    course = make_class(tmp_path, {"ann": CLASS["ann"]})
+    started = time.monotonic()
+    try:
+        with pytest.raises(autograde.AutogradeError, match="does not speak Dask.s protocol"):
+            autograde.main(assignment="notebook10", course=course, scheduler=f"tcp://127.0.0.1:{server.getsockname()[1]}")
+    finally:
+        server.close()
+    assert time.monotonic() - started < 30
+
+
 @pytest.fixture(scope="module")
 def postgres():
     initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
