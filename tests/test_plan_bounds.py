@@ -193,15 +193,20 @@ def timed(data, source) -> tuple[float, dict]:
 
 # --- the marks are the reference's ----------------------------------------------------------
 
-def test_the_marks_are_the_references_on_the_course_notebooks(source):
-    notebooks = course_notebooks()
-    assert len(notebooks) >= 70
+@pytest.fixture(scope="module")
+def course_plans(source):
+    """Each course notebook and its plan, planned once for the tests that read them."""
+    return {name: (nb, plan.build(copy.deepcopy(nb), source=source)) for name, nb in course_notebooks().items()}
+
+
+def test_the_marks_are_the_references_on_the_course_notebooks(course_plans):
+    assert len(course_plans) >= 70
     skipped = 0
-    for name, nb in notebooks.items():
-        cells = plan.build(nb, source=source)["cells"]
+    for name, (_, built) in course_plans.items():
+        cells = copy.deepcopy(built)["cells"]
         assert marks(cells) == reference_marks(cells), name
         skipped += sum(1 for c in cells if c.get("skip"))
-    assert skipped >= len(notebooks)  # the demonstrations after the last check, at least
+    assert skipped >= len(course_plans)  # the demonstrations after the last check, at least
 
 
 def test_the_marks_are_the_references_on_constructed_notebooks(source, demos):
@@ -228,7 +233,7 @@ def without_worlds(built: dict) -> dict:
     return built
 
 
-def test_the_plan_is_the_old_plans_on_the_course_notebooks(source, tmp_path, monkeypatch):
+def test_the_plan_is_the_old_plans_on_the_course_notebooks(source, course_plans, tmp_path, monkeypatch):
     """The whole plan, not only the marks, is what plan.py gave before planning was bounded."""
     import importlib
     import subprocess
@@ -249,9 +254,8 @@ def test_the_plan_is_the_old_plans_on_the_course_notebooks(source, tmp_path, mon
     monkeypatch.setattr(autograder.course, "ASSIGNMENT", "notebook10", raising=False)
     try:
         old_plan = importlib.import_module("old_plan")
-        for name, nb in course_notebooks().items():
-            assert without_worlds(plan.build(nb, source=source)) == \
-                without_worlds(old_plan.build(copy.deepcopy(nb), source=source)), name
+        for name, (nb, built) in course_plans.items():
+            assert without_worlds(built) == without_worlds(old_plan.build(copy.deepcopy(nb), source=source)), name
     finally:
         sys.modules.pop("old_plan", None)
 

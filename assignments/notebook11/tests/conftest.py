@@ -16,5 +16,5 @@ import build as catalogue  # noqa: E402  (submissions/build.py)
 
 @pytest.fixture(scope="session")
 def graded():
-    """The catalogue's fast cases graded once (twenty seconds a notebook; the results are only read)."""
+    """The catalogue's fast cases graded once (about forty seconds for the nine; the results are only read)."""
     return catalogue.grade(catalogue.FAST)

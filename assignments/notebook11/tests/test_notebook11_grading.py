@@ -2,8 +2,8 @@
 the sandbox, by autograder.engine.grade; and the seeded contract both sides share.
 
 Run: .venv/bin/python -m pytest -q assignments/notebook11/tests/test_notebook11_grading.py
-(about three minutes on two shared cores: each notebook runs its cells, training included, in two
-worlds). NB11_CATALOGUE=all also grades the extra cases (about one more minute).
+(about a minute on two shared cores: each notebook runs its cells, training included, in two
+worlds, forked from warm zygotes two at a time). NB11_CATALOGUE=all also grades the extra cases.
 """
 
 from __future__ import annotations
