@@ -15,6 +15,7 @@ uses, and the feedback exporter that cleans the HTML of markdown cells.
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import errno
 import json
@@ -39,6 +40,23 @@ from autograder.course import Course, course_here
 
 SKIPPED = ("[grader] Not run while grading: an unchanged demonstration cell from the assignment that no "
            "graded part depends on. Run it yourself to see its output.\n")
+
+
+_DOOR_POOL: dict[bool, sandbox.WarmPool | None] = {}
+
+
+def door_pool(unsafe: bool) -> sandbox.WarmPool | None:
+    """One warm zygote for the whole of a plain `nbgrader autograde` run, started with its first
+    notebook: nbgrader grades a class one notebook at a time in one process, and each later
+    notebook is forked from the zygote (about a second) instead of starting a fresh sandbox that
+    imports torch again (several). None where the warm sandbox is not available (not root, or
+    unsafe grading): each notebook then runs as before. Closed when the process ends (and a
+    zygote also ends when its socket closes)."""
+    if unsafe not in _DOOR_POOL:
+        pool = _DOOR_POOL[unsafe] = sandbox.warm_pool(1, unsafe)
+        if pool is not None:
+            atexit.register(pool.close)
+    return _DOOR_POOL[unsafe]
 
 
 class SandboxAutograde(NbGraderPreprocessor):
@@ -67,8 +85,9 @@ class SandboxAutograde(NbGraderPreprocessor):
             except plugins.NoPlugin as exc:
                 self.log.error("%s", exc)
                 raise RuntimeError(str(exc)) from None
-            result = engine.grade({student: nb}, seed=settings.seed, limits=settings.limits(),
-                                  unsafe=settings.unsafe_no_sandbox, assignment=assignment, course=course)[student]
+            result = next(iter(engine.grade_stream(
+                [(student, lambda: nb)], seed=settings.seed, limits=settings.limits(), unsafe=settings.unsafe_no_sandbox,
+                batch=1, pool=door_pool(settings.unsafe_no_sandbox), course=course, assignment=assignment)))
         self.log.info("%s: %s / %s", student, result.score, result.max_score)
         if result.problem:
             self.log.warning("%s needs review: %s", student, result.problem)
