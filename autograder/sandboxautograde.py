@@ -22,10 +22,12 @@ import json
 import os
 import re
 import stat
+import threading
 import unicodedata
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import bleach
 import nbformat
@@ -42,21 +44,50 @@ SKIPPED = ("[grader] Not run while grading: an unchanged demonstration cell from
            "graded part depends on. Run it yourself to see its output.\n")
 
 
-_DOOR_POOL: dict[bool, sandbox.WarmPool | None] = {}
+DOOR_IDLE_SECONDS = 120.0  # a door zygote unused this long is closed (a formgrader's server lives on)
+_DOOR_POOLS: dict[bool, sandbox.WarmPool | None] = {}
+_DOOR_LOCK = threading.Lock()
+_DOOR_STATE: dict[str, Any] = {"busy": 0, "timer": None, "atexit": False}
 
 
-def door_pool(unsafe: bool) -> sandbox.WarmPool | None:
-    """One warm zygote for the whole of a plain `nbgrader autograde` run, started with its first
-    notebook: nbgrader grades a class one notebook at a time in one process, and each later
-    notebook is forked from the zygote (about a second) instead of starting a fresh sandbox that
-    imports torch again (several). None where the warm sandbox is not available (not root, or
-    unsafe grading): each notebook then runs as before. Closed when the process ends (and a
-    zygote also ends when its socket closes)."""
-    if unsafe not in _DOOR_POOL:
-        pool = _DOOR_POOL[unsafe] = sandbox.warm_pool(1, unsafe)
-        if pool is not None:
-            atexit.register(pool.close)
-    return _DOOR_POOL[unsafe]
+@contextmanager
+def door_pool(unsafe: bool) -> Iterator[sandbox.WarmPool | None]:
+    """One warm zygote for a plain `nbgrader autograde` run, started with its first notebook:
+    nbgrader grades a class one notebook at a time in one process, and each later notebook is
+    forked from the zygote (about a second) instead of starting a fresh sandbox that imports torch
+    again (several). None where the warm sandbox is not available (not root, or unsafe grading):
+    each notebook then runs cold, as before. The zygote is closed once no notebook has used it for
+    DOOR_IDLE_SECONDS (formgrader runs autograde inside the notebook server, which lives on) and
+    when the process ends; a zygote also ends when its socket closes."""
+    with _DOOR_LOCK:
+        if not _DOOR_STATE["atexit"]:
+            _DOOR_STATE["atexit"] = atexit.register(_close_door_pools) is not None
+        if unsafe not in _DOOR_POOLS:
+            _DOOR_POOLS[unsafe] = sandbox.warm_pool(1, unsafe)
+        _DOOR_STATE["busy"] += 1
+        if _DOOR_STATE["timer"] is not None:
+            _DOOR_STATE["timer"].cancel()
+            _DOOR_STATE["timer"] = None
+        pool = _DOOR_POOLS[unsafe]
+    try:
+        yield pool
+    finally:
+        with _DOOR_LOCK:
+            _DOOR_STATE["busy"] -= 1
+            if _DOOR_STATE["busy"] == 0 and _DOOR_POOLS:
+                timer = _DOOR_STATE["timer"] = threading.Timer(DOOR_IDLE_SECONDS, _close_door_pools, kwargs={"idle": True})
+                timer.daemon = True
+                timer.start()
+
+
+def _close_door_pools(idle: bool = False) -> None:
+    with _DOOR_LOCK:
+        if idle and _DOOR_STATE["busy"]:
+            return  # a notebook started using the zygote as the timer fired
+        closing = [pool for pool in _DOOR_POOLS.values() if pool is not None]
+        _DOOR_POOLS.clear()
+    for pool in closing:
+        pool.close()
 
 
 class SandboxAutograde(NbGraderPreprocessor):
@@ -85,9 +116,10 @@ class SandboxAutograde(NbGraderPreprocessor):
             except plugins.NoPlugin as exc:
                 self.log.error("%s", exc)
                 raise RuntimeError(str(exc)) from None
-            result = next(iter(engine.grade_stream(
-                [(student, lambda: nb)], seed=settings.seed, limits=settings.limits(), unsafe=settings.unsafe_no_sandbox,
-                batch=1, pool=door_pool(settings.unsafe_no_sandbox), course=course, assignment=assignment)))
+            with door_pool(settings.unsafe_no_sandbox) as pool:
+                result = next(iter(engine.grade_stream(
+                    [(student, lambda: nb)], seed=settings.seed, limits=settings.limits(),
+                    unsafe=settings.unsafe_no_sandbox, batch=1, pool=pool, course=course, assignment=assignment)))
         self.log.info("%s: %s / %s", student, result.score, result.max_score)
         if result.problem:
             self.log.warning("%s needs review: %s", student, result.problem)

@@ -134,3 +134,29 @@ def test_a_library_warning_in_the_feedback_names_its_file_not_where_it_is_instal
                "pin_memory_device is deprecated\n  warnings.warn(\n")
     assert INSTALL_PATH.sub("", warning).startswith("torch/utils/data/dataloader.py:759: UserWarning")
     assert INSTALL_PATH.sub("", "/usr/lib/python3/dist-packages/numpy/x.py:1: W") == "numpy/x.py:1: W"
+
+
+def test_the_plain_doors_zygote_is_shared_then_closed_once_idle(monkeypatch):
+    """Plain `nbgrader autograde` forks each notebook from one zygote, which is closed once unused
+    for DOOR_IDLE_SECONDS (formgrader runs autograde inside a server that lives on) and started
+    again when needed."""
+    import os
+    import time
+
+    from autograder import sandboxautograde
+
+    if os.geteuid() != 0:
+        pytest.skip("the warm sandbox needs root; as a normal user each notebook runs in a fresh sandbox")
+    monkeypatch.setattr(sandboxautograde, "DOOR_IDLE_SECONDS", 0.5)
+    try:
+        with sandboxautograde.door_pool(False) as pool:
+            assert pool is not None and pool.wait_ready()
+            zygotes = list(pool._procs)
+        with sandboxautograde.door_pool(False) as again:
+            assert again is pool  # the next notebook, at once: the same zygote
+        time.sleep(2)
+        assert all(proc.poll() is not None for proc in zygotes), "an idle zygote was left running"
+        with sandboxautograde.door_pool(False) as fresh:
+            assert fresh is not pool and fresh is not None
+    finally:
+        sandboxautograde._close_door_pools()
