@@ -47,7 +47,7 @@ SKIPPED = ("[grader] Not run while grading: an unchanged demonstration cell from
 DOOR_IDLE_SECONDS = 120.0  # a door zygote unused this long is closed (a formgrader's server lives on)
 _DOOR_POOLS: dict[bool, sandbox.WarmPool | None] = {}
 _DOOR_LOCK = threading.Lock()
-_DOOR_STATE: dict[str, Any] = {"busy": 0, "timer": None, "atexit": False}
+_DOOR_STATE: dict[str, Any] = {"busy": 0, "timer": None}
 
 
 @contextmanager
@@ -60,8 +60,6 @@ def door_pool(unsafe: bool) -> Iterator[sandbox.WarmPool | None]:
     DOOR_IDLE_SECONDS (formgrader runs autograde inside the notebook server, which lives on) and
     when the process ends; a zygote also ends when its socket closes."""
     with _DOOR_LOCK:
-        if not _DOOR_STATE["atexit"]:
-            _DOOR_STATE["atexit"] = atexit.register(_close_door_pools) is not None
         if unsafe not in _DOOR_POOLS:
             _DOOR_POOLS[unsafe] = sandbox.warm_pool(1, unsafe)
         _DOOR_STATE["busy"] += 1
@@ -88,6 +86,9 @@ def _close_door_pools(idle: bool = False) -> None:
         _DOOR_POOLS.clear()
     for pool in closing:
         pool.close()
+
+
+atexit.register(_close_door_pools)  # with no zygote started, closing is a no-op
 
 
 class SandboxAutograde(NbGraderPreprocessor):
