@@ -223,6 +223,37 @@ def _export(args: argparse.Namespace) -> int:
     return 3 if done.missing or done.not_in_roster or done.absent else 0
 
 
+def _early_pool(args: argparse.Namespace, sandbox):
+    """A warm pool started before the course's settings are read, where the flags already say
+    that submissions are sandboxed here (no --unsafe-no-sandbox, no scheduler); else None."""
+    if getattr(args, "unsafe", None) or args.scheduler:
+        return None
+    try:
+        sandbox.check_available()
+    except sandbox.SandboxUnavailable:
+        return None  # said below, once the settings say a sandbox is wanted
+    return sandbox.warm_pool(args.workers or os.cpu_count() or 1)
+
+
+def _pool_for(settings, workers: int, early, args: argparse.Namespace, sandbox):
+    """The warm pool for these settings: the early one where it fits them (none where they grade
+    without a sandbox or on a scheduler; another where they ask for another number of workers);
+    a message where the sandbox cannot start."""
+    if settings.unsafe_no_sandbox or args.scheduler:
+        if early is not None:
+            early.close()
+        return None
+    if early is not None and early.workers == workers:
+        return early
+    if early is not None:
+        early.close()
+    try:
+        sandbox.check_available()
+    except sandbox.SandboxUnavailable as exc:
+        return str(exc)
+    return sandbox.warm_pool(workers)
+
+
 def _autograde(args: argparse.Namespace) -> int:
     from autograder import sandbox  # light: the grading modules are imported below, after the zygotes start
 
@@ -232,20 +263,20 @@ def _autograde(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 1:
         print("autograder autograde: --workers must be at least 1.", file=sys.stderr)
         return 2
+    # Zygotes import torch and friends for seconds: the first one starts now, before this process
+    # spends its own seconds reading the course's settings (its nbgrader_config.py imports
+    # nbgrader) and importing the graders. It runs no submission until the settings are known.
+    pool = _early_pool(args, sandbox)
     settings = _settings("autograde", args, course)
     if settings is None:
+        if pool is not None:
+            pool.close()
         return 2
     workers = settings.workers or None
-    pool = None
-    if not settings.unsafe_no_sandbox and not args.scheduler:
-        try:
-            sandbox.check_available()
-        except sandbox.SandboxUnavailable as exc:
-            print(f"autograder autograde: cannot grade: {exc}", file=sys.stderr)
-            return 3
-        # Zygotes import torch and friends for seconds: start them before this process spends
-        # its own seconds importing nbgrader and the graders.
-        pool = sandbox.warm_pool(workers or os.cpu_count() or 1)
+    pool = _pool_for(settings, workers or os.cpu_count() or 1, pool, args, sandbox)
+    if isinstance(pool, str):
+        print(f"autograder autograde: cannot grade: {pool}", file=sys.stderr)
+        return 3
     try:
         from autograder import autograde
 

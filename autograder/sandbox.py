@@ -370,6 +370,7 @@ class WarmPool:
         self._failure: str | None = None
         self._closed = False
         self._live = 0  # zygotes started and not discarded
+        self.workers = workers
         first = self._spawn()
         self._procs = [first[0]]
         self._starting = threading.Thread(target=self._finish_start, args=(first, workers), daemon=True,

@@ -2,6 +2,7 @@
 a flag overrides it for one run. Each setting used is written into results.json."""
 
 import json
+import os
 from pathlib import Path
 
 import nbformat
@@ -89,3 +90,44 @@ def test_both_doors_grade_with_the_courses_settings_and_a_flag_overrides_them(tm
     assert cli.main(["grade", str(course.submitted("sam") / NOTEBOOK), "--course", str(course.root), "-o", str(out),
                      "--seed", "9", "--cell-seconds", "12"]) == 0
     assert _recorded(out) == {"seed": 9, "settings": {**expected["settings"], "cell_seconds": 12.0}, "timed_out": 0}
+
+
+_COUNT_ZYGOTES = """
+import os as _os
+
+
+def _zygotes_of_this_process():
+    found = 0
+    for pid in _os.listdir("/proc"):
+        try:
+            with open(f"/proc/{{pid}}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{{pid}}/cmdline", "rb") as f:
+                found += ppid == _os.getpid() and b"zygote.serve" in f.read()
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
+
+
+with open({probe!r}, "a") as _f:
+    _f.write(f"{{_zygotes_of_this_process()}}\\n")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the warm sandbox (zygotes) needs root")
+@pytest.mark.parametrize("workers", [None, 1], ids=["workers-not-set", "workers-set-in-the-course"])
+def test_the_first_zygote_starts_before_the_courses_settings_are_read_and_fits_them(tmp_path, workers):
+    """Reading the course's settings runs its nbgrader_config.py, which imports nbgrader: seconds
+    that the first zygote (importing torch) spends starting meanwhile. A course that asks for
+    another number of workers gets a pool of that many, still warm."""
+    (tmp_path / "course").mkdir()
+    course = make_class(tmp_path / "course", {"sam": "correct/correct_solution_as_released_success_score_full.ipynb"})
+    assignment.add_students(["sam"], course)
+    probe = tmp_path / "zygotes-when-the-settings-were-read.txt"
+    course.config_file.write_text(course.config_file.read_text() + _COUNT_ZYGOTES.format(probe=str(probe)) +
+                                  (f"c.GradingConfig.workers = {workers}\n" if workers else ""))
+    assert cli.main(["autograde", "notebook10", "--course", str(course.root), "--force"]) == 0
+    assert probe.read_text().split()[0] == "1"  # the first reading is the command's own, before any grading
+    recorded = json.loads(course.results("sam").read_text())
+    assert "sandbox: warm (forked from a zygote)" in recorded["extra_data"]["notes"]
+    assert recorded["score"] == 10
