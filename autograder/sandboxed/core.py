@@ -110,12 +110,18 @@ _PLUGINS_PREFIX = f"{__package__}.plugins."
 
 
 def _job_modules():
-    """The modules whose functions run on the notebook's thread: student_side, and every assignment
-    plug-in's sandbox-side modules imported as usual (its jobs, its seeded contract; not its probes,
-    which are loaded privately). Read once, when this file is loaded, before any notebook code."""
+    """The modules whose functions run on the notebook's thread: student_side, and the plan's
+    assignment plug-in's sandbox-side modules imported as usual (its jobs, its seeded contract;
+    not its probes, which are loaded privately). Another assignment's modules, imported by the
+    zygote too, never run in this submission: they are not watched. Where the plan's assignment
+    is not known (core imported as a plain module), every plug-in's are. Read once, when this file
+    is loaded, before any notebook code."""
+    assignment = globals().get("PLAN_ASSIGNMENT")
+    mine = _PLUGINS_PREFIX + assignment if type(assignment) is str else _PLUGINS_PREFIX
     found = [student_side]
     for name, module in list(sys.modules.items()):
-        if type(name) is str and name.startswith(_PLUGINS_PREFIX) and type(module) is _ModuleType:
+        if type(name) is str and (name == mine or name.startswith(mine if mine == _PLUGINS_PREFIX else mine + ".")) \
+                and type(module) is _ModuleType:
             found.append(module)
     return found
 

@@ -227,6 +227,8 @@ def load_core(assignment: str | None = None) -> tuple[dict, dict]:
             module = types.ModuleType(f"{PACKAGE}.{name}")
             package = f"{PACKAGE}.{name.rsplit('.', 1)[0]}" if "." in name else PACKAGE
             module.__dict__.update(__builtins__=private_builtins, __package__=package, __file__=_private_path(name))
+            if name == "core":
+                module.__dict__["PLAN_ASSIGNMENT"] = assignment  # whose job modules it watches (_job_modules)
             sys.modules[module.__name__] = module  # so that probe's `from .core import ...` gets this core
             exec(_compiled[name], module.__dict__)
             namespaces[name] = module.__dict__
