@@ -230,9 +230,9 @@ def _early_pool(args: argparse.Namespace, sandbox):
         return None
     try:
         sandbox.check_available()
-    except sandbox.SandboxUnavailable:
-        return None  # said below, once the settings say a sandbox is wanted
-    return sandbox.warm_pool(args.workers or os.cpu_count() or 1)
+        return sandbox.warm_pool(args.workers or os.cpu_count() or 1)
+    except Exception:  # said below, once the settings say a sandbox is wanted (they may not)
+        return None
 
 
 def _pool_for(settings, workers: int, early, args: argparse.Namespace, sandbox):
@@ -267,7 +267,12 @@ def _autograde(args: argparse.Namespace) -> int:
     # spends its own seconds reading the course's settings (its nbgrader_config.py imports
     # nbgrader) and importing the graders. It runs no submission until the settings are known.
     pool = _early_pool(args, sandbox)
-    settings = _settings("autograde", args, course)
+    try:
+        settings = _settings("autograde", args, course)
+    except BaseException:  # the course's config file exited or raised something unforeseen
+        if pool is not None:
+            pool.close()
+        raise
     if settings is None:
         if pool is not None:
             pool.close()
