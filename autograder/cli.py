@@ -236,21 +236,17 @@ def _early_pool(args: argparse.Namespace, sandbox):
 
 
 def _pool_for(settings, workers: int, early, args: argparse.Namespace, sandbox):
-    """The warm pool for these settings: the early one where it fits them (none where they grade
-    without a sandbox or on a scheduler; another where they ask for another number of workers);
-    a message where the sandbox cannot start."""
-    if settings.unsafe_no_sandbox or args.scheduler:
-        if early is not None:
-            early.close()
-        return None
-    if early is not None and early.workers == workers:
+    """The warm pool for these settings: the early one where it fits them, none where they grade
+    without a sandbox or on a scheduler, else a new one (another number of workers). Raises
+    SandboxUnavailable where the sandbox cannot start."""
+    sandboxed = not settings.unsafe_no_sandbox and not args.scheduler
+    if early is not None and sandboxed and early.workers == workers:
         return early
     if early is not None:
         early.close()
-    try:
-        sandbox.check_available()
-    except sandbox.SandboxUnavailable as exc:
-        return str(exc)
+    if not sandboxed:
+        return None
+    sandbox.check_available()
     return sandbox.warm_pool(workers)
 
 
@@ -278,9 +274,10 @@ def _autograde(args: argparse.Namespace) -> int:
             pool.close()
         return 2
     workers = settings.workers or None
-    pool = _pool_for(settings, workers or os.cpu_count() or 1, pool, args, sandbox)
-    if isinstance(pool, str):
-        print(f"autograder autograde: cannot grade: {pool}", file=sys.stderr)
+    try:
+        pool = _pool_for(settings, workers or os.cpu_count() or 1, pool, args, sandbox)
+    except sandbox.SandboxUnavailable as exc:
+        print(f"autograder autograde: cannot grade: {exc}", file=sys.stderr)
         return 3
     try:
         from autograder import autograde

@@ -117,11 +117,11 @@ def _job_modules():
     is not known (core imported as a plain module), every plug-in's are. Read once, when this file
     is loaded, before any notebook code."""
     assignment = globals().get("PLAN_ASSIGNMENT")
-    mine = _PLUGINS_PREFIX + assignment if type(assignment) is str else _PLUGINS_PREFIX
+    own = _PLUGINS_PREFIX + assignment if type(assignment) is str and assignment else None
     found = [student_side]
     for name, module in list(sys.modules.items()):
-        if type(name) is str and (name == mine or name.startswith(mine if mine == _PLUGINS_PREFIX else mine + ".")) \
-                and type(module) is _ModuleType:
+        if type(name) is str and type(module) is _ModuleType and (
+                (name == own or name.startswith(own + ".")) if own else name.startswith(_PLUGINS_PREFIX)):
             found.append(module)
     return found
 
